@@ -1,0 +1,32 @@
+"""daptools: deep audio priors for unsupervised audio restoration.
+
+An executable companion to Narayanaswamy, Thiagarajan and Spanias, "On the
+Design of Deep Priors for Unsupervised Audio Restoration" (Interspeech 2021).
+
+    import daptools as dap
+    clean = dap.load_audio("speech.wav", duration=1.0)
+    noisy = dap.add_gaussian_noise(clean, std=0.1, seed=0)
+    result = dap.denoise(noisy, prior="exp_dense", iterations=2000)
+    dap.save_audio("denoised.wav", result.audio)
+"""
+from . import metrics
+from ._checks import DapError
+from .audio import load_audio, peak_normalize, read_audio, resample, save_audio
+from .corruptions import GapMask, add_gaussian_noise, add_noise_at_snr, apply_gaps, mix, random_gaps
+from .device import resolve_device, resolve_precision
+from .fit import FitResult, fit, make_scheduler, mse
+from .priors import (DESCRIPTIONS, PRESETS, UNetConfig, UNetPrior, build_prior, count_parameters,
+                     prior_names, receptive_field)
+from .spectral import HOP, N_FFT, SAMPLE_RATE, magnitude, to_complex, to_spectrogram, to_waveform
+from .tasks import SeparationPrior, denoise, inpaint, separate, split_sources
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DapError", "metrics", "load_audio", "save_audio", "read_audio", "resample", "peak_normalize",
+    "to_spectrogram", "to_waveform", "to_complex", "magnitude", "SAMPLE_RATE", "N_FFT", "HOP",
+    "build_prior", "prior_names", "count_parameters", "receptive_field", "UNetConfig", "UNetPrior",
+    "PRESETS", "DESCRIPTIONS", "fit", "FitResult", "make_scheduler", "mse", "resolve_device",
+    "resolve_precision", "denoise", "inpaint", "separate", "SeparationPrior", "split_sources",
+    "add_gaussian_noise", "add_noise_at_snr", "random_gaps", "apply_gaps", "mix", "GapMask",
+]

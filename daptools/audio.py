@@ -1,0 +1,107 @@
+"""Reading and writing audio (notebook 01).
+
+soundfile reads and writes (torchaudio.load needs FFmpeg/torchcodec, which a
+plain install lacks); torchaudio resamples.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+from ._checks import DapError, as_waveform
+from .spectral import SAMPLE_RATE
+
+
+def read_audio(path) -> tuple[np.ndarray, int]:
+    """Read any file soundfile understands, all channels, at its own rate.
+
+    Returns:
+        (ndarray (frames, channels) float32, int sample rate)
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DapError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise DapError(f"{path} is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise DapError(f"{path} is empty (0 bytes): give a recorded audio file")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise DapError(f"{path} could not be read as audio ({exc}); "
+                       "use WAV, FLAC, OGG or MP3, or convert it first") from exc
+    if data.shape[0] == 0:
+        raise DapError(f"{path} holds no samples: give a recorded audio file")
+    return data, int(rate)
+
+
+def resample(wav: torch.Tensor, orig_sr: int, sr: int) -> torch.Tensor:
+    """Resample the last axis from ``orig_sr`` to ``sr`` (torchaudio, windowed sinc)."""
+    if int(orig_sr) == int(sr):
+        return wav
+    return AF.resample(wav, int(orig_sr), int(sr))
+
+
+def load_audio(path, sr: int = SAMPLE_RATE, duration: float | None = None,
+               offset: float = 0.0) -> torch.Tensor:
+    """Load an audio file as a mono float32 waveform.
+
+    Args:
+        path (str | Path): any format soundfile reads (WAV, FLAC, OGG, MP3, ...).
+        sr (int): target sample rate (default 16000); resampled with torchaudio.
+        duration (float | None): seconds to keep (None: to the end).
+        offset (float): seconds to skip at the start.
+
+    Returns:
+        Tensor: shape (samples,), float32, channels averaged.
+    """
+    if offset < 0 or (duration is not None and duration <= 0):
+        raise DapError(f"offset must be >= 0 and duration > 0, got offset={offset}, duration={duration}")
+    data, rate = read_audio(path)
+    start = int(round(offset * rate))
+    stop = None if duration is None else start + int(round(duration * rate))
+    data = data[start:stop]
+    if data.shape[0] == 0:
+        raise DapError(f"{path}: nothing left after offset={offset}s (the file is "
+                       f"{len(data) / rate:.2f}s long); choose a smaller offset")
+    wav = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
+    return as_waveform(resample(wav, rate, sr), name=str(path))
+
+
+def save_audio(path, wav, sr: int = SAMPLE_RATE, subtype: str | None = None) -> Path:
+    """Write a mono waveform with soundfile (format from the file name, WAV by default).
+
+    Args:
+        path (str | Path): destination; its folder must exist.
+        wav (Tensor | ndarray): shape (samples,), or (samples, channels) for multichannel.
+        sr (int): sample rate (default 16000).
+        subtype (str | None): soundfile subtype, e.g. "PCM_16"; None: the format's default.
+
+    Returns:
+        Path: the path written.
+    """
+    path = Path(path)
+    if isinstance(wav, torch.Tensor):
+        wav = wav.detach().cpu().float().numpy()
+    wav = np.asarray(wav, dtype=np.float32)
+    if wav.ndim == 1:
+        as_waveform(torch.from_numpy(wav))
+    if not path.parent.exists():
+        raise DapError(f"{path.parent}: folder does not exist; create it first")
+    if not os.access(path.parent, os.W_OK):
+        raise DapError(f"{path.parent}: folder is not writable; choose another output folder")
+    sf.write(str(path), wav, int(sr), subtype=subtype)
+    return path
+
+
+def peak_normalize(wav: torch.Tensor, peak: float = 1.0) -> torch.Tensor:
+    """Scale so the largest absolute sample equals ``peak``; silence raises an error."""
+    top = wav.abs().max()
+    if top <= 0:
+        raise DapError("the clip is digital silence (all samples zero): nothing to restore")
+    return wav * (peak / top)

@@ -1,0 +1,155 @@
+"""Seeded corruptions for the paper's experiments (notebooks 07-09).
+
+Every function takes a ``seed`` so an experiment is reproducible clip by clip.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._checks import DapError, as_waveform
+from .spectral import HOP, SAMPLE_RATE, n_frames
+
+
+def _rng(seed) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def add_gaussian_noise(wav, std: float = 0.1, seed: int = 0) -> torch.Tensor:
+    """x + N(0, std^2) noise (the paper: std 0.1 on peak-normalised clips)."""
+    wav = as_waveform(wav)
+    if std < 0:
+        raise DapError(f"noise std must be >= 0, got {std}")
+    g = torch.Generator().manual_seed(int(seed))
+    return wav + std * torch.randn(wav.shape, generator=g)
+
+
+def add_noise_at_snr(wav, noise, snr_db: float | None = None, snr_range=(5.0, 9.0), seed: int = 0):
+    """Mix a recorded noise into ``wav`` at a given SNR (the paper: uniform in 5-9 dB).
+
+    Args:
+        wav (Tensor): clean clip (samples,).
+        noise (Tensor): noise recording; a random excerpt of the clip's length is used
+            (it is looped if shorter).
+        snr_db (float | None): the SNR; None draws it uniformly from ``snr_range``.
+        seed (int): seeds the SNR draw and the excerpt position.
+
+    Returns:
+        (Tensor noisy, float snr_db)
+    """
+    wav, noise = as_waveform(wav), as_waveform(noise, "noise")
+    rng = _rng(seed)
+    if snr_db is None:
+        lo, hi = snr_range
+        if lo > hi:
+            raise DapError(f"snr_range must be (low, high), got {snr_range}")
+        snr_db = float(rng.uniform(lo, hi))
+    n = wav.numel()
+    if noise.numel() < n:
+        noise = noise.repeat(n // noise.numel() + 1)
+    start = int(rng.integers(0, noise.numel() - n + 1))
+    excerpt = noise[start:start + n]
+    p_sig, p_noise = wav.pow(2).mean(), excerpt.pow(2).mean()
+    if p_noise <= 0:
+        raise DapError("the noise excerpt is silent; choose another noise recording")
+    gain = torch.sqrt(p_sig / (p_noise * 10 ** (snr_db / 10)))
+    return wav + gain * excerpt, float(snr_db)
+
+
+@dataclass
+class GapMask:
+    """Known missing intervals of a clip (inpainting).
+
+    Attributes:
+        gaps (list[tuple[float, float]]): (start, end) in seconds, sorted, not overlapping.
+        length (int): clip length in samples.
+        sr (int): sample rate.
+    """
+    gaps: list
+    length: int
+    sr: int = SAMPLE_RATE
+
+    def __post_init__(self):
+        dur = self.length / self.sr
+        prev = 0.0
+        for a, b in sorted(self.gaps):
+            if not (0 <= a < b <= dur):
+                raise DapError(f"gap {a:.3f}-{b:.3f}s lies outside the clip (0-{dur:.3f}s) or is empty")
+            if a < prev:
+                raise DapError(f"gaps overlap near {a:.3f}s; merge them")
+            prev = b
+        self.gaps = sorted((float(a), float(b)) for a, b in self.gaps)
+
+    def waveform(self) -> torch.Tensor:
+        """(samples,) float mask: 1 where observed, 0 inside a gap."""
+        m = torch.ones(self.length)
+        for a, b in self.gaps:
+            m[int(round(a * self.sr)):int(round(b * self.sr))] = 0
+        return m
+
+    def spectrogram(self, hop: int = HOP) -> torch.Tensor:
+        """(1, 1, 1, frames) mask over STFT frames: a frame is missing when its centre is in a gap,
+        so every frequency of that frame is zeroed (the paper's spectro-temporal mask)."""
+        centres = torch.arange(n_frames(self.length, hop)) * hop
+        m = torch.ones(centres.numel())
+        for a, b in self.gaps:
+            m[(centres >= a * self.sr) & (centres < b * self.sr)] = 0
+        return m[None, None, None]
+
+    @property
+    def missing_seconds(self) -> float:
+        return sum(b - a for a, b in self.gaps)
+
+
+def random_gaps(length: int, n_gaps: int = 2, min_len: float = 0.1, max_len: float = 0.25,
+                sr: int = SAMPLE_RATE, seed: int = 0, margin: float = 0.05) -> GapMask:
+    """Draw ``n_gaps`` non-overlapping gaps of uniform random length in [min_len, max_len] s.
+
+    Gaps stay ``margin`` seconds away from the clip edges and from each other.
+    """
+    dur = length / sr
+    if not 0 < min_len <= max_len:
+        raise DapError(f"gap lengths must satisfy 0 < min_len <= max_len, got {min_len}, {max_len}")
+    if n_gaps * (max_len + margin) + margin > dur:
+        raise DapError(f"{n_gaps} gaps of up to {max_len}s do not fit in a {dur:.2f}s clip; use fewer gaps")
+    rng = _rng(seed)
+    lens = rng.uniform(min_len, max_len, n_gaps)
+    free = dur - lens.sum() - margin * (n_gaps + 1)
+    # split the free time into n_gaps + 1 random spaces (sorted uniform cut points)
+    cuts = np.sort(rng.uniform(0, free, n_gaps))
+    spaces = np.diff(np.concatenate([[0], cuts]))
+    gaps, t = [], margin
+    for space, ln in zip(spaces, lens):
+        t += space
+        gaps.append((t, t + ln))
+        t += ln + margin
+    return GapMask(gaps, length, sr)
+
+
+def apply_gaps(wav, mask: GapMask) -> torch.Tensor:
+    """Zero the gaps of a waveform (what a recording with drop-outs looks like)."""
+    wav = as_waveform(wav)
+    if wav.numel() != mask.length:
+        raise DapError(f"mask is for {mask.length} samples but the clip has {wav.numel()}")
+    return wav * mask.waveform()
+
+
+def mix(sources, gains=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum sources into a mixture.
+
+    Args:
+        sources: (n_sources, samples) or a list of equal-length clips.
+        gains: per-source gains (default 1).
+
+    Returns:
+        (mixture (samples,), scaled sources (n_sources, samples)): the scaled sources are the
+        references for evaluation and sum exactly to the mixture.
+    """
+    src = torch.stack([as_waveform(s, "source") for s in sources])
+    if src.shape[0] < 2:
+        raise DapError("a mixture needs at least two sources")
+    g = torch.ones(src.shape[0]) if gains is None else torch.as_tensor(gains, dtype=torch.float32)
+    src = src * g[:, None]
+    return src.sum(0), src

@@ -1,0 +1,324 @@
+"""The one fitting loop every task uses (notebook 02 shows it step by step).
+
+A randomly initialised prior f_theta maps a fixed random input z to a
+spectrogram-shaped output; Adam fits ``loss(forward(f_theta(z)), observation)``.
+A task only supplies its forward model (identity for denoising, a mask for
+inpainting, a mixture for separation), its loss and, optionally, a regulariser.
+
+Several independent problems (a batch of clips) are fitted together when the
+observation has batch size B > 1: B networks, each with its own weights,
+optimiser state and z, evaluated at once with ``torch.func.vmap``. Because Adam
+is element-wise and the losses are summed, every network follows exactly the
+trajectory it would follow alone.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.func import functional_call, stack_module_state, vmap
+from tqdm.auto import tqdm
+
+from ._checks import DapError
+from .device import autocast, resolve_device, resolve_precision
+from .priors import build_prior
+
+SELECTIONS = ("last", "ema", "oracle")
+ORACLE_NOTE = "oracle: iteration chosen with the CLEAN reference (as the paper's authors did); not available in real use"
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error per problem: shape (B,)."""
+    return (pred.float() - target.float()).pow(2).flatten(1).mean(1)
+
+
+def make_scheduler(optimizer, schedule, iterations: int):
+    """Learning-rate schedules.
+
+    Args:
+        schedule: None or "constant" (the paper's text); "step" (the authors' code: lr / 10
+            every quarter of the run, i.e. every 500 of 2000 iterations); "cosine" (cosine
+            decay to zero); or a callable ``f(optimizer, iterations)`` returning a scheduler.
+    """
+    if schedule in (None, "constant"):
+        return None
+    if schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, math.ceil(iterations / 4)), gamma=0.1)
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, iterations))
+    if callable(schedule):
+        return schedule(optimizer, iterations)
+    raise DapError(f"unknown lr schedule {schedule!r}; use constant, step, cosine or a callable")
+
+
+class _Stacked:
+    """B independent copies of a prior, evaluated together with torch.func.vmap."""
+
+    def __init__(self, modules: Sequence[nn.Module]):
+        self.base = copy.deepcopy(modules[0]).to("meta")
+        self.params, self.buffers = stack_module_state(list(modules))
+
+    def parameters(self):
+        return list(self.params.values())
+
+    def unstack(self, i: int, like: nn.Module) -> nn.Module:
+        net = copy.deepcopy(like)
+        net.load_state_dict({k: v[i].detach() for k, v in {**self.params, **self.buffers}.items()})
+        return net
+
+    def __call__(self, z):
+        def one(p, b, x):
+            return functional_call(self.base, (p, b), (x[None],))[0]
+        return vmap(one)(self.params, self.buffers, z)
+
+
+def _build(prior, seeds, prior_options) -> list[nn.Module]:
+    if isinstance(prior, str):
+        return [build_prior(prior, seed=s, **prior_options) for s in seeds]
+    if isinstance(prior, nn.Module):
+        if len(seeds) > 1:
+            raise DapError("a single prior module fits one problem; pass a prior name or a factory "
+                           "f(seed) -> module to fit a batch")
+        return [prior]
+    if isinstance(prior, (list, tuple)) and all(isinstance(p, nn.Module) for p in prior):
+        if len(prior) != len(seeds):
+            raise DapError(f"{len(prior)} prior modules for {len(seeds)} problems")
+        return list(prior)
+    if callable(prior):
+        return [prior(s) for s in seeds]
+    raise DapError(f"prior must be a name, a module or a factory, got {type(prior).__name__}")
+
+
+def _seeds(seed, batch: int) -> list[int]:
+    seeds = [int(seed)] * batch if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
+    if len(seeds) != batch:
+        raise DapError(f"{len(seeds)} seeds given for {batch} problems")
+    return seeds
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+        output (Tensor): the selected prior output, (B, C, F, T), float32, CPU.
+        candidates (dict[str, Tensor]): "last", and "ema" / "oracle" when tracked.
+        selection (str): which candidate ``output`` is ("oracle" uses the clean reference).
+        scores (dict[str, ndarray]): each candidate's score against the reference, (B,).
+        best_iteration (ndarray | None): oracle iteration per problem.
+        history (dict[str, ndarray]): "loss" (iterations, B), "lr" (iterations,),
+            "iteration" (iterations,); with a reference "monitor_iteration" (M,), "score" (M, B).
+        seconds (float), seconds_per_iteration (float), device (str), precision (str).
+        audio (Tensor | None): ``decode(output)``: the restored waveform(s).
+        spectrogram (Tensor): same as ``output`` (kept for readability in tasks).
+        nets (list[nn.Module]): the fitted networks (CPU), one per problem.
+    """
+    output: torch.Tensor
+    candidates: dict
+    selection: str
+    history: dict
+    seconds: float
+    seconds_per_iteration: float
+    device: str
+    precision: str
+    iterations: int
+    scores: dict = field(default_factory=dict)
+    best_iteration: np.ndarray | None = None
+    decode: Callable | None = field(default=None, repr=False)
+    nets: list = field(default_factory=list, repr=False)
+
+    @property
+    def spectrogram(self) -> torch.Tensor:
+        return self.output
+
+    @property
+    def audio(self):
+        """The restored waveform(s): (samples,) or (sources, samples) for one problem, else batch-first."""
+        return None if self.decode is None else self.candidate_audio(self.selection)
+
+    def candidate_audio(self, name: str):
+        wav = self.decode(self.candidates[name])
+        return wav[0] if wav.shape[0] == 1 else wav
+
+    def __repr__(self):
+        lines = [f"FitResult({self.iterations} iterations on {self.device}/{self.precision}, "
+                 f"{self.seconds_per_iteration * 1000:.0f} ms/iteration, selection={self.selection!r})"]
+        for k, v in self.scores.items():
+            tag = f"  [{ORACLE_NOTE}]" if k == "oracle" else ""
+            lines.append(f"  score[{k}] = {np.array2string(np.asarray(v), precision=2)}{tag}")
+        return "\n".join(lines)
+
+
+def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss: Callable = mse,
+        regularizer: Callable | None = None, iterations: int = 2000, lr: float = 1e-3,
+        schedule=None, seed=0, device="auto", precision: str = "fp32", reference=None,
+        decode: Callable | None = None, score: Callable | None = None, select: str = "last",
+        ema: float | None = None, input_noise: float = 0.0, z_std: float = 1.0,
+        monitor_every: int = 10, callback: Callable | None = None, every: int = 50,
+        progress: bool = True, prior_options: dict | None = None, channels_last: bool = False,
+        compile: bool = False) -> FitResult:
+    """Fit a deep prior to one observation (or a batch of independent observations).
+
+    Args:
+        prior: a name for :func:`build_prior` ("exp_dense", ...), an ``nn.Module``, a list of
+            modules (one per problem) or a factory ``f(seed) -> nn.Module``. Its ``in_channels``
+            attribute (default 2) sets the channels of z.
+        observation (Tensor): (B, C, F, T); B > 1 fits B independent problems at once.
+        forward (callable): maps the prior output to the predicted observation (default identity).
+        loss (callable): ``loss(pred, observation) -> (B,)`` (default per-problem MSE).
+        regularizer (callable): optional ``r(output) -> (B,)`` added to the loss.
+        iterations (int): Adam steps (default 2000, as in the paper).
+        lr (float): Adam learning rate (default 1e-3).
+        schedule: lr schedule, see :func:`make_scheduler` (default constant).
+        seed (int | list[int]): seeds the weights and z (per problem when a list).
+        device (str): "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "mps".
+        precision (str): "fp32" (default), "bf16" (autocast) or "auto" (bf16 where native).
+        reference: clean waveform(s), used ONLY to monitor ``score`` and for oracle selection.
+        decode (callable): prior output (B, C, F, T) -> waveform(s), batch first (B, ...), for
+            ``audio`` and monitoring.
+        score (callable): ``score(reference_b, decoded_b) -> float`` (default waveform SNR).
+        select (str): "last" (default), "ema" (exponential moving average of outputs) or
+            "oracle" (best score against the clean reference: an oracle, labelled as such).
+        ema (float | None): EMA factor (e.g. 0.99); default 0.99 when select="ema".
+        input_noise (float): std of fresh noise added to z each step (Deep Image Prior; 0 = off).
+        z_std (float): std of z (default 1, standard normal as in the authors' code).
+        monitor_every (int): iterations between reference scores (oracle granularity).
+        callback (callable): ``callback(info: dict)`` every ``every`` iterations; info has
+            "iteration", "loss", "output", "score" (if monitored) and "lr". A truthy return stops.
+        progress (bool): show a tqdm progress bar.
+        prior_options (dict): options for :func:`build_prior` when ``prior`` is a name.
+        channels_last (bool): NHWC memory format (not with bf16 on CPU, which crashed there).
+        compile (bool): wrap the network in torch.compile.
+
+    Returns:
+        FitResult
+    """
+    if not isinstance(observation, torch.Tensor) or observation.ndim != 4:
+        raise DapError("observation must be a tensor of shape (batch, channels, freq, frames)")
+    if not torch.isfinite(observation).all():
+        raise DapError("observation contains NaN or infinite values")
+    if int(iterations) < 1:
+        raise DapError(f"iterations must be at least 1, got {iterations}")
+    if select not in SELECTIONS:
+        raise DapError(f"select must be one of {', '.join(SELECTIONS)}, got {select!r}")
+    if select == "oracle" and reference is None:
+        raise DapError("select='oracle' needs the clean reference; use 'last' or 'ema' for real recordings")
+    if select == "ema" and ema is None:
+        ema = 0.99
+    if reference is not None and decode is None:
+        raise DapError("monitoring against a reference needs decode (output -> waveform)")
+    iterations = int(iterations)
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    if channels_last and prec == "bf16" and dev.type == "cpu":
+        channels_last = False  # bf16 + channels_last crashed the process on CPU (torch 2.14)
+    batch = observation.shape[0]
+    seeds = _seeds(seed, batch)
+    modules = _build(prior, seeds, prior_options or {})
+    in_ch = getattr(modules[0], "in_channels", 2)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    modules = [m.to(dev).train().to(memory_format=fmt) for m in modules]
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    z = torch.stack([torch.randn(in_ch, *observation.shape[2:], generator=g) for g in gens]) * z_std
+    z = z.to(dev).contiguous(memory_format=fmt)
+    obs = observation.to(dev).float()
+    net = modules[0] if batch == 1 else _Stacked(modules)
+    run = torch.compile(net) if compile else net
+    params = list(net.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
+    sched = make_scheduler(opt, schedule, iterations)
+    forward = forward or (lambda out: out)
+    score = score or _snr_score
+    ref = None if reference is None else torch.as_tensor(reference)
+    if ref is not None and (batch == 1 or ref.ndim == 1):
+        ref = ref[None]
+
+    losses = torch.zeros(iterations, batch, device=dev)
+    lrs = np.zeros(iterations)
+    mon_it, mon_score = [], []
+    best = np.full(batch, -np.inf)
+    best_it = np.zeros(batch, dtype=int)
+    best_out = None
+    ema_out = None
+    last = None
+    bar = tqdm(total=iterations, disable=not progress, desc=f"fit {getattr(modules[0], 'name', '')}".strip(),
+               leave=False)
+    start = time.perf_counter()
+    for it in range(iterations):
+        zin = z
+        if input_noise:
+            noise = torch.stack([torch.randn(z.shape[1:], generator=g) for g in gens]).to(dev)
+            zin = z + input_noise * noise.contiguous(memory_format=fmt)
+        with autocast(dev, prec):
+            out = run(zin)
+        out = out.float()
+        per = loss(forward(out), obs)
+        if regularizer is not None:
+            per = per + regularizer(out)
+        opt.zero_grad(set_to_none=True)
+        per.sum().backward()
+        opt.step()
+        lrs[it] = opt.param_groups[0]["lr"]
+        if sched is not None:
+            sched.step()
+        last = out.detach()
+        losses[it] = per.detach()
+        if ema:
+            ema_out = last.clone() if ema_out is None else ema_out.mul_(ema).add_(last, alpha=1 - ema)
+        done = it + 1
+        if ref is not None and (done % monitor_every == 0 or done == iterations):
+            s = _scores(score, ref, decode(last.cpu()))
+            mon_it.append(done)
+            mon_score.append(s)
+            better = s > best
+            if better.any():
+                best_out = last.clone() if best_out is None else torch.where(
+                    torch.as_tensor(better, device=dev)[:, None, None, None], last, best_out)
+                best[better], best_it[better] = s[better], done
+        bar.update(1)
+        if callback is not None and (done % every == 0 or done == iterations):
+            info = {"iteration": done, "loss": losses[:done].cpu().numpy(), "output": last, "lr": lrs[it],
+                    "score": np.array(mon_score) if mon_score else None,
+                    "score_iteration": np.array(mon_it)}
+            bar.set_postfix(loss=f"{float(per.sum()):.4g}")
+            if callback(info):
+                iterations = done
+                break
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    bar.close()
+
+    candidates = {"last": last.cpu()}
+    if ema_out is not None:
+        candidates["ema"] = ema_out.cpu()
+    if best_out is not None:
+        candidates["oracle"] = best_out.cpu()
+    scores = {}
+    if ref is not None:
+        scores = {k: _scores(score, ref, decode(v)) for k, v in candidates.items()}
+    nets = [m.cpu() for m in modules] if batch == 1 else [net.unstack(i, modules[0]).cpu() for i in range(batch)]
+    history = {"iteration": np.arange(1, iterations + 1), "loss": losses[:iterations].cpu().numpy(),
+               "lr": lrs[:iterations]}
+    if mon_it:
+        history["monitor_iteration"] = np.array(mon_it)
+        history["score"] = np.array(mon_score)
+    return FitResult(output=candidates[select], candidates=candidates, selection=select, history=history,
+                     seconds=seconds, seconds_per_iteration=seconds / iterations, device=str(dev),
+                     precision=prec, iterations=iterations, scores=scores,
+                     best_iteration=best_it if best_out is not None else None, decode=decode, nets=nets)
+
+
+def _snr_score(reference, estimate) -> float:
+    from .metrics import snr
+    return snr(reference, estimate)
+
+
+def _scores(score, ref, decoded) -> np.ndarray:
+    return np.array([score(ref[b], decoded[b]) for b in range(ref.shape[0])])
