@@ -15,6 +15,7 @@ from .audio import load_audio, peak_normalize, read_audio, resample, save_audio
 from .corruptions import GapMask, add_gaussian_noise, add_noise_at_snr, apply_gaps, mix, random_gaps
 from .device import resolve_device, resolve_precision
 from .fit import FitResult, fit, make_scheduler, mse
+from .presets import PRESETS as RUN_PRESETS, Preset, get_preset
 from .priors import (DESCRIPTIONS, PRESETS, UNetConfig, UNetPrior, build_prior, count_parameters,
                      prior_names, receptive_field)
 from .spectral import HOP, N_FFT, SAMPLE_RATE, magnitude, to_complex, to_spectrogram, to_waveform
@@ -28,5 +29,6 @@ __all__ = [
     "build_prior", "prior_names", "count_parameters", "receptive_field", "UNetConfig", "UNetPrior",
     "PRESETS", "DESCRIPTIONS", "fit", "FitResult", "make_scheduler", "mse", "resolve_device",
     "resolve_precision", "denoise", "inpaint", "separate", "SeparationPrior", "split_sources",
+    "Preset", "get_preset", "RUN_PRESETS",
     "add_gaussian_noise", "add_noise_at_snr", "random_gaps", "apply_gaps", "mix", "GapMask",
 ]

@@ -1,0 +1,53 @@
+"""Named run settings shared by the experiment runner, the command line and the notebooks.
+
+* ``paper``: the paper's protocol (2000 Adam iterations at lr 1e-3, 50 clips, fp32).
+* ``lab``: a few minutes per four-prior comparison on a 2-core laptop CPU; the
+  iteration count and schedule were chosen from the measurement in docs/performance.md.
+* ``smoke``: seconds, for CI; numbers from it only show that the code runs.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ._checks import DapError
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Run settings.
+
+    Attributes:
+        iterations (int): Adam steps per fit.
+        lr (float): Adam learning rate.
+        schedule (str | None): lr schedule (see :func:`daptools.make_scheduler`).
+        n_clips (int): clips per dataset in a table.
+        precision (str): "fp32", "bf16" or "auto".
+        duration (float | None): clip length override in seconds (None: the paper's lengths).
+    """
+    iterations: int
+    lr: float = 1e-3
+    schedule: str | None = None
+    n_clips: int = 50
+    precision: str = "auto"
+    duration: float | None = None
+
+    def fit_options(self) -> dict:
+        return {"iterations": self.iterations, "lr": self.lr, "schedule": self.schedule,
+                "precision": self.precision}
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS = {
+    "paper": Preset(iterations=2000, lr=1e-3, schedule=None, n_clips=50, precision="fp32"),
+    "lab": Preset(iterations=300, lr=1e-3, schedule=None, n_clips=3, precision="auto"),
+    "smoke": Preset(iterations=4, lr=1e-3, schedule=None, n_clips=1, precision="auto", duration=0.5),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """Look up a preset by name ("paper", "lab", "smoke")."""
+    if name not in PRESETS:
+        raise DapError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
