@@ -29,6 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._checks import DapError
+from .harmonic import harmonic_conv
 
 EXP_SCHEDULE = ((1, 2), (4, 8), (16, 32), (32, 16), (8, 4))
 
@@ -78,12 +79,16 @@ PRESETS: dict[str, UNetConfig] = {
     "dilated": UNetConfig(dilations=((4, 4),) * 5),
     "exp": UNetConfig(dilations=EXP_SCHEDULE),
     "exp_dense": UNetConfig(dilations=EXP_SCHEDULE, dense=True),
+    # Zhang et al. (ICLR 2020): the plain U-Net with harmonic convs (K=7 harmonics, anchor 1,
+    # 3 time taps) in place of the 3x3 convs; dilations of a block would dilate time only.
+    "harmonic": UNetConfig(conv="harmonic", conv_options={"harmonics": 7, "anchors": 1}),
 }
 DESCRIPTIONS = {
     "plain": "Convolution (U-Net, no dilation)",
     "dilated": "Dilated Conv. (constant dilation 4)",
     "exp": "Dilated Conv. (exp)",
     "exp_dense": "Dilated Conv. (exp) + Dense",
+    "harmonic": "Harmonic Conv. (U-Net, 7 harmonics, 1 anchor)",
 }
 
 
@@ -92,7 +97,7 @@ def _standard_conv(cin: int, cout: int, kernel_size: int, dilation: int, **optio
                      dilation=dilation, **options)
 
 
-CONV_LAYERS: dict[str, Callable[..., nn.Module]] = {"standard": _standard_conv}
+CONV_LAYERS: dict[str, Callable[..., nn.Module]] = {"standard": _standard_conv, "harmonic": harmonic_conv}
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
