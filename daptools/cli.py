@@ -1,0 +1,611 @@
+"""The ``daptools`` command line: restore your own recordings.
+
+    daptools denoise noisy.wav -o restored.wav
+    daptools inpaint dropouts.flac -o filled.flac [--gaps 1.20-1.35,4.0-4.2]
+    daptools separate mixture.wav -o source1.wav source2.wav
+    daptools paper ...    the paper's tables (daptools.experiments)
+    daptools bench ...    the speed benchmark (daptools.bench)
+
+Input: anything soundfile (libsndfile) reads, at any sample rate and channel
+count. The channels are averaged and the audio resampled to 16 kHz, the rate the
+priors work at; the result is resampled back and written in MONO at the input's
+sample rate (so nothing above 8 kHz is restored; ``inpaint`` keeps the original
+samples outside the gaps and only replaces the gaps).
+
+Any length: the recording is cut into overlapping segments (``--segment``,
+``--overlap``; see :mod:`daptools.segments`), the segments are fitted as batches of
+independent problems (``--batch`` at a time), and the results are joined with
+linear cross-fades. One progress bar with an estimate of the remaining time
+covers the whole file.
+
+Safety: the input is never written; an existing output is refused without
+``--force``; the output is written to a temporary file in the same folder and
+renamed, so an interrupted run leaves no half-written file. Problems with the
+input or the options give one line on stderr (``daptools: error: ...``) and exit
+status 2, before any fitting.
+
+``--channels`` (e.g. ``8,16,32``) shrinks the U-Nets; it is meant for tests and
+experiments (fast, much weaker restoration), not for real use.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import re
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from tqdm import tqdm
+
+from . import __version__
+from ._checks import DapError
+from .audio import read_audio, resample
+from .corruptions import GapMask
+from .device import resolve_device
+from .presets import PRESETS as RUN_PRESETS, get_preset
+from .priors import build_prior, prior_names
+from .segments import align_sources, plan_segments
+from .spectral import HOP, N_FFT, SAMPLE_RATE
+from .tasks import denoise, inpaint, separate
+
+SILENCE = 1e-8          # |sample| below this counts as digital silence
+SPLICE_SECONDS = 0.01   # inpaint: cross-fade between the original and the filled gap
+PASSTHROUGH = {"paper": "daptools.experiments", "bench": "daptools.bench"}
+IO_HELP = ("Reads any file libsndfile reads (WAV, FLAC, OGG, MP3, ...) at any sample rate and channel "
+           "count. The channels are averaged and resampled to 16 kHz for the prior; the result is "
+           "written in mono at the input's sample rate (content above 8 kHz is not restored). Long "
+           "recordings are processed in overlapping segments joined with linear cross-fades.")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (argparse's default prints the usage first)."""
+
+    def error(self, message):
+        self.exit(2, f"daptools: error: {message} (see '{self.prog} --help')\n")
+
+
+# ---------------------------------------------------------------------------- reading and writing
+
+@dataclass
+class Recording:
+    """An input file: its samples at their own rate, and the mono 16 kHz version for the prior."""
+    path: Path
+    data: np.ndarray        # (frames, channels), float32, at ``rate``
+    rate: int
+    format: str
+    subtype: str
+    wav: torch.Tensor       # (samples,), mono, 16 kHz
+
+    @property
+    def duration(self) -> float:
+        return self.data.shape[0] / self.rate
+
+    def describe(self) -> str:
+        ch = self.data.shape[1]
+        return f"{self.path}: {self.duration:.2f} s, {self.rate} Hz, {ch} channel{'s' * (ch > 1)}"
+
+
+def load_recording(path) -> Recording:
+    """Read a recording and check that there is something to restore.
+
+    Args:
+        path (str | Path): the input file.
+
+    Returns:
+        Recording
+
+    Raises:
+        DapError: missing, empty, unreadable or non-audio file; NaN or infinite samples;
+            shorter than one spectrogram frame; digital silence.
+    """
+    path = Path(path)
+    if path.is_file() and not os.access(path, os.R_OK):
+        raise DapError(f"{path}: permission denied; make the file readable (chmod u+r) or copy it")
+    data, rate = read_audio(path)
+    finite = np.isfinite(data).all(axis=1)
+    if not finite.all():
+        first = int(np.argmin(finite)) / rate
+        raise DapError(f"{path} contains NaN or infinite samples (first at {first:.3f} s); "
+                       "repair or re-export the file")
+    frame_s = N_FFT / SAMPLE_RATE
+    if data.shape[0] / rate < frame_s:
+        raise DapError(f"{path} is {1000 * data.shape[0] / rate:.1f} ms long, shorter than one spectrogram "
+                       f"frame ({1000 * frame_s:.0f} ms); give a longer recording")
+    if np.abs(data).max() < SILENCE:
+        raise DapError(f"{path} is digital silence (all samples zero): nothing to restore")
+    info = sf.info(str(path))
+    wav = resample(torch.from_numpy(np.ascontiguousarray(data.mean(axis=1))), rate, SAMPLE_RATE)
+    return Recording(path, data, rate, info.format, info.subtype, wav.float())
+
+
+def _format_of(path: Path) -> str:
+    fmt = path.suffix[1:].upper()
+    if fmt not in sf.available_formats() or not sf.default_subtype(fmt):  # RAW needs a layout we cannot guess
+        raise DapError(f"{path}: cannot tell the audio format from {path.suffix or 'a name without extension'!r}; "
+                       "end the output name with .wav, .flac or .ogg")
+    return fmt
+
+
+def check_outputs(outputs, source: Path, force: bool) -> list[Path]:
+    """Refuse outputs that would overwrite the input, exist (without ``force``), repeat, or
+    cannot be written; all before any work is done.
+
+    Args:
+        outputs (list[str | Path]): output file names.
+        source (Path): the input file.
+        force (bool): allow replacing an existing output (never the input).
+
+    Returns:
+        list[Path]
+    """
+    paths = [Path(p) for p in outputs]
+    for i, out in enumerate(paths):
+        _format_of(out)
+        if out.exists() and os.path.samefile(out, source):
+            raise DapError(f"{out} is the input file; choose another output name (daptools never writes "
+                           "over its input)")
+        if out.is_dir():
+            raise DapError(f"{out} is a folder; give an output file name")
+        if (out.exists() or out.is_symlink()) and not force:
+            raise DapError(f"{out} already exists; pass --force to replace it")
+        if any(out.resolve() == p.resolve() for p in paths[:i]):
+            raise DapError(f"{out} is given twice; give each output its own name")
+        _check_folder(out.parent)
+    return paths
+
+
+def _check_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise DapError(f"{folder}: output folder does not exist; create it first")
+    try:  # the real test: os.access says yes to root even on read-only mounts
+        with tempfile.TemporaryFile(dir=folder, prefix=".daptools-probe-"):
+            pass
+    except OSError as exc:
+        raise DapError(f"{folder}: cannot write in this folder ({exc.strerror}); "
+                       "choose another output folder") from exc
+
+
+def write_atomic(path: Path, wav: np.ndarray, rate: int, like: Recording) -> str | None:
+    """Write a mono waveform through a temporary file in the same folder, then rename it.
+
+    Keeps the input's subtype (e.g. PCM_16) when the output has the input's format.
+    Integer subtypes cannot hold samples beyond +-1: those are clipped (libsndfile
+    would otherwise wrap them around) and a warning is returned.
+
+    Returns:
+        str | None: a warning to show, if any.
+    """
+    fmt = _format_of(path)
+    subtype = like.subtype if fmt == like.format and sf.check_format(fmt, like.subtype) else None
+    subtype = subtype or sf.default_subtype(fmt)
+    peak = float(np.abs(wav).max())
+    warning = None
+    if peak > 1 and subtype not in ("FLOAT", "DOUBLE"):
+        warning = f"{path.name}: the result peaks at {peak:.2f}, above full scale; clipped to +-1 for {subtype}"
+        wav = np.clip(wav, -1, 1)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        os.close(fd)
+        sf.write(tmp, wav, rate, subtype=subtype, format=fmt)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return warning
+
+
+def _to_output(wav16: torch.Tensor, rec: Recording) -> np.ndarray:
+    """16 kHz result -> the input's rate and exact frame count."""
+    out = resample(wav16.float(), SAMPLE_RATE, rec.rate)[..., :rec.data.shape[0]]
+    pad = rec.data.shape[0] - out.shape[-1]
+    return torch.nn.functional.pad(out, (0, pad)).numpy() if pad > 0 else out.numpy()
+
+
+# ---------------------------------------------------------------------------- gaps
+
+_TIME = r"(\d+(?:\.\d*)?|\.\d+)"
+_GAP = re.compile(rf"^\s*{_TIME}\s*-\s*{_TIME}\s*$")
+
+
+def parse_gaps(text: str, duration: float) -> list[tuple[float, float]]:
+    """Parse ``--gaps`` ("1.20-1.35,4.0-4.2", seconds) and check it against the recording.
+
+    Returns:
+        list[tuple[float, float]]: sorted (start, end) pairs.
+    """
+    hop_ms = 1000 * HOP / SAMPLE_RATE
+    gaps = []
+    for item in text.split(","):
+        m = _GAP.match(item)
+        if not m:
+            raise DapError(f"--gaps: cannot read {item.strip()!r}; write START-END in seconds (START >= 0), "
+                           "comma-separated, e.g. --gaps 1.20-1.35,4.0-4.2")
+        a, b = float(m.group(1)), float(m.group(2))
+        if b <= a:
+            raise DapError(f"--gaps: {item.strip()} ends before it starts; write START-END with START < END")
+        if b > duration:
+            raise DapError(f"--gaps: {item.strip()} ends after the recording ({duration:.3f} s); "
+                           "give times inside the file")
+        if 1000 * (b - a) < hop_ms:
+            raise DapError(f"--gaps: {item.strip()} is shorter than {hop_ms:.0f} ms, the spectrogram's time "
+                           "step; give longer gaps")
+        gaps.append((a, b))
+    gaps.sort()
+    for (a0, b0), (a1, b1) in zip(gaps, gaps[1:]):
+        if a1 < b0:
+            raise DapError(f"--gaps: {a0:g}-{b0:g} and {a1:g}-{b1:g} overlap; merge them")
+    return gaps
+
+
+def detect_gaps(data: np.ndarray, rate: int, min_gap_ms: float) -> tuple[list, int]:
+    """Find drop-outs: runs of digital silence (every channel |x| < 1e-8) of at least
+    ``min_gap_ms`` inside the recording. Runs touching its start or end are lead-in /
+    lead-out silence, not drop-outs, and are left alone.
+
+    Returns:
+        (list of (start, end) in seconds, number of edge runs ignored)
+    """
+    silent = (np.abs(data) < SILENCE).all(axis=1).astype(np.int8)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], silent, [0]])))
+    runs = edges.reshape(-1, 2)
+    runs = runs[runs[:, 1] - runs[:, 0] >= min_gap_ms * rate / 1000]
+    inner = [(int(a), int(b)) for a, b in runs if a > 0 and b < len(silent)]
+    return [(a / rate, b / rate) for a, b in inner], len(runs) - len(inner)
+
+
+def _gaps_for(args, rec: Recording) -> tuple[list[tuple[float, float]], str | None]:
+    """The gaps to fill (``--gaps``, or found), and a line reporting found ones."""
+    if args.gaps is not None:
+        return parse_gaps(args.gaps, rec.duration), None
+    gaps, edge = detect_gaps(rec.data, rec.rate, args.min_gap)
+    if not gaps:
+        raise DapError(f"no gaps found: {rec.path} has no run of digital silence of {args.min_gap:g} ms or more "
+                       "inside it; give the gaps with --gaps START-END,... (seconds)")
+    note = " (leading/trailing silence left as is)" if edge else ""
+    return gaps, (f"found {len(gaps)} gap{'s' * (len(gaps) > 1)}{note}: " +
+                  ", ".join(f"{a:.3f}-{b:.3f} s" for a, b in gaps))
+
+
+def _splice(rec: Recording, filled: np.ndarray, gaps) -> np.ndarray:
+    """The original (mono) samples outside the gaps, the filled ones inside, with short ramps
+    just outside each gap so the joins do not click."""
+    n, ramp = rec.data.shape[0], max(1, int(SPLICE_SECONDS * rec.rate))
+    w = np.zeros(n)
+    for a, b in gaps:
+        ia, ib = int(round(a * rec.rate)), int(round(b * rec.rate))
+        w[ia:ib] = 1
+        up = np.arange(1, ramp + 1) / (ramp + 1)
+        lo = max(ia - ramp, 0)
+        w[lo:ia] = np.maximum(w[lo:ia], up[ramp - (ia - lo):])
+        hi = min(ib + ramp, n)
+        w[ib:hi] = np.maximum(w[ib:hi], up[::-1][:hi - ib])
+    return ((1 - w) * rec.data.mean(axis=1) + w * filled).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------- fitting
+
+
+def _say(args, message: str) -> None:
+    if not args.quiet:
+        print(f"daptools: {message}", file=sys.stderr)
+
+
+def _fit_options(args) -> dict:
+    """Options for the task functions: the preset's, overridden by the command line."""
+    opts = get_preset(args.preset).fit_options()
+    if args.iterations is not None:
+        opts["iterations"] = args.iterations
+    if args.precision is not None:
+        opts["precision"] = args.precision
+    opts.update(prior=args.prior, seed=args.seed, device=args.device, progress=False)
+    if args.channels:
+        opts["prior_options"] = {"channels": args.channels}
+    return opts
+
+
+def run_batches(solve, items: list, args, iterations: int, label: str) -> list:
+    """Fit ``items`` (segment indices) in batches of ``args.batch`` with one progress bar.
+
+    Args:
+        solve (callable): ``solve(batch_of_items, callback) -> Tensor (b, ..., samples)``; the
+            callback is :func:`daptools.fit`'s ``callback`` (reads ``info["iteration"]``).
+        items (list): what to fit.
+        iterations (int): iterations per fit (the bar counts iterations of all batches).
+        label (str): progress bar label.
+
+    Returns:
+        list[Tensor]: one result per item, in order.
+    """
+    batches = [items[i:i + args.batch] for i in range(0, len(items), args.batch)]
+    bar = tqdm(total=iterations * len(batches), desc=label, unit="it", disable=args.quiet, file=sys.stderr,
+               dynamic_ncols=True, leave=True)
+    results = []
+    try:
+        for batch in batches:
+            seen = [0]
+
+            def progress(info, seen=seen):
+                bar.update(info["iteration"] - seen[0])
+                seen[0] = info["iteration"]
+
+            results.extend(solve(batch, progress))
+    finally:
+        bar.close()
+    return results
+
+
+def _segment_sizes(args) -> tuple[int, int]:
+    size = int(round(args.segment * SAMPLE_RATE))
+    overlap = int(round(args.overlap * SAMPLE_RATE))
+    if size < N_FFT:
+        raise DapError(f"--segment must be at least {N_FFT / SAMPLE_RATE:.3f} s (one spectrogram frame), "
+                       f"got {args.segment:g}")
+    if not 0 <= overlap <= size // 2:
+        raise DapError(f"--overlap must be between 0 and half of --segment ({args.segment / 2:g} s), "
+                       f"got {args.overlap:g}")
+    return size, overlap
+
+
+def _plan(args, length: int, keep_out=(), margin: int = 0):
+    size, overlap = _segment_sizes(args)
+    try:
+        return plan_segments(length, size, overlap, keep_out, margin)
+    except DapError:
+        if not keep_out:
+            raise
+    longer = next((s for s in np.arange(args.segment + 0.5, length / SAMPLE_RATE + 1, 0.5)
+                   if _plan_fits(length, s, overlap, keep_out, margin)), None)
+    hint = f"pass --segment {longer:g} or more" if longer else "mark shorter gaps"
+    raise DapError(f"the gaps do not fit inside {args.segment:g} s segments with {args.overlap:g} s cross-fades "
+                   f"and {1000 * margin / SAMPLE_RATE:.0f} ms of context on each side; {hint}")
+
+
+def _plan_fits(length, seconds, overlap, keep_out, margin) -> bool:
+    try:
+        plan_segments(length, int(round(seconds * SAMPLE_RATE)), overlap, keep_out, margin)
+        return True
+    except DapError:
+        return False
+
+
+def _every(iterations: int) -> int:
+    return max(1, iterations // 100)  # about 100 bar updates per batch: each one syncs the device
+
+
+def _decoded(result) -> torch.Tensor:
+    return result.decode(result.output)  # batch-first even for a batch of one
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def _start(args) -> tuple[Recording, list[Path], dict]:
+    """Everything that can fail cheaply, in order: options, input, outputs. Prints nothing."""
+    if args.prior not in prior_names():
+        raise DapError(f"unknown prior {args.prior!r}; choose one of {', '.join(prior_names())}")
+    device = resolve_device(args.device)
+    if args.iterations is not None and args.iterations < 1:
+        raise DapError(f"--iterations must be at least 1, got {args.iterations}")
+    if args.batch is None:
+        args.batch = 1 if device.type == "cpu" else 8
+    if args.batch < 1:
+        raise DapError(f"--batch must be at least 1, got {args.batch}")
+    _segment_sizes(args)
+    if getattr(args, "min_gap", None) is not None and args.min_gap < 1000 * HOP / SAMPLE_RATE:
+        raise DapError(f"--min-gap must be at least {1000 * HOP / SAMPLE_RATE:.0f} ms, got {args.min_gap:g}")
+    opts = _fit_options(args)
+    build_prior(args.prior, **opts.get("prior_options", {}))  # any bad prior option fails here, not mid-run
+    rec = load_recording(args.input)
+    return rec, check_outputs(args.output, rec.path, args.force), opts
+
+
+def _announce(args, rec: Recording, opts: dict, plan) -> None:
+    seg = f"{len(plan)} segment{'s' * (len(plan) > 1)} of {plan.size / SAMPLE_RATE:.2f} s"
+    _say(args, f"{rec.describe()} -> mono, 16 kHz for the prior; {seg}; {args.prior}, {opts['iterations']} "
+               f"iteration{'s' * (opts['iterations'] != 1)} on {resolve_device(args.device).type}")
+
+
+def _finish(args, rec: Recording, outputs, waves, started: float) -> int:
+    for path, wav in zip(outputs, waves):
+        warning = write_atomic(path, wav, rec.rate, rec)
+        if warning:
+            print(f"daptools: warning: {warning}", file=sys.stderr)
+    names = ", ".join(str(p) for p in outputs)
+    _say(args, f"wrote {names} ({rec.duration:.2f} s, mono, {rec.rate} Hz) in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def cmd_denoise(args) -> int:
+    """``daptools denoise IN -o OUT``."""
+    started = time.perf_counter()
+    rec, outs, opts = _start(args)
+    plan = _plan(args, rec.wav.numel())
+    _announce(args, rec, opts, plan)
+    pieces = plan.split(rec.wav)
+
+    def solve(batch, callback):
+        return _decoded(denoise(pieces[batch], callback=callback, every=_every(opts["iterations"]), **opts))
+
+    label = f"denoise {len(plan)} segment{'s' * (len(plan) > 1)}"
+    out = run_batches(solve, list(range(len(plan))), args, opts["iterations"], label)
+    return _finish(args, rec, outs, [_to_output(plan.join(torch.stack(out)), rec)], started)
+
+
+def cmd_inpaint(args) -> int:
+    """``daptools inpaint IN -o OUT [--gaps ...]``: fit only the segments that hold a gap."""
+    started = time.perf_counter()
+    rec, outs, opts = _start(args)
+    gaps, found = _gaps_for(args, rec)
+    gaps16 = [(int(round(a * SAMPLE_RATE)), int(round(b * SAMPLE_RATE))) for a, b in gaps]
+    plan = _plan(args, rec.wav.numel(), keep_out=gaps16, margin=N_FFT)
+    _announce(args, rec, opts, plan)
+    if found:
+        _say(args, found)
+    pieces = plan.split(rec.wav)
+    todo = [k for k in range(len(plan)) if plan.local_gaps(k, gaps16)]
+
+    def solve(batch, callback):
+        masks = torch.cat([GapMask([(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in plan.local_gaps(k, gaps16)],
+                                   plan.size).spectrogram() for k in batch])
+        return _decoded(inpaint(pieces[batch], masks, callback=callback, every=_every(opts["iterations"]),
+                                **opts))
+
+    label = f"inpaint {len(todo)} of {len(plan)} segment{'s' * (len(plan) > 1)}"
+    filled = run_batches(solve, todo, args, opts["iterations"], label)
+    restored = pieces.clone()
+    restored[todo] = torch.stack(filled)
+    out = _splice(rec, _to_output(plan.join(restored), rec), gaps)
+    return _finish(args, rec, outs, [out], started)
+
+
+def cmd_separate(args) -> int:
+    """``daptools separate IN -o OUT1 OUT2``."""
+    started = time.perf_counter()
+    rec, outs, opts = _start(args)
+    plan = _plan(args, rec.wav.numel())
+    _announce(args, rec, opts, plan)
+    pieces = plan.split(rec.wav)
+    if len(plan) > 1:
+        print(f"daptools: warning: {len(plan)} segments: the sources of consecutive segments are matched by "
+              "correlation in their overlap, a heuristic: sources may swap at segment borders", file=sys.stderr)
+
+    def solve(batch, callback):
+        return _decoded(separate(pieces[batch], callback=callback, every=_every(opts["iterations"]), **opts))
+
+    label = f"separate {len(plan)} segment{'s' * (len(plan) > 1)}"
+    out = torch.stack(run_batches(solve, list(range(len(plan))), args, opts["iterations"], label))
+    sources = plan.join(align_sources(out, plan))
+    return _finish(args, rec, outs, [_to_output(s, rec) for s in sources], started)
+
+
+# ---------------------------------------------------------------------------- parser and entry point
+
+
+def _channels(text: str) -> tuple:
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"cannot read {text!r}; give comma-separated widths, e.g. 8,16,32") from None
+    if len(widths) != 3 or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"give three positive widths (outer block, middle, bottleneck), "
+                                         f"e.g. 8,16,32, got {text!r}")
+    return widths
+
+
+def _add_common(p: argparse.ArgumentParser, n_outputs: int) -> None:
+    p.add_argument("input", help="the recording to restore (never modified)")
+    p.add_argument("-o", "--output", nargs=n_outputs, required=True, metavar="OUT",
+                   help="output file(s); the format follows the extension (.wav, .flac, .ogg)")
+    p.add_argument("--force", action="store_true", help="replace an existing output file (never the input)")
+    presets = ", ".join(f"{k} ({v.iterations} iterations)" for k, v in RUN_PRESETS.items())
+    fit = p.add_argument_group("fitting")
+    fit.add_argument("--prior", default="exp_dense", help=f"the prior: {', '.join(prior_names())} "
+                     "(default exp_dense, the paper's)")
+    fit.add_argument("--preset", default="lab", choices=list(RUN_PRESETS), help=f"run settings: {presets}; "
+                     "default lab")
+    fit.add_argument("--iterations", type=int, help="Adam steps per segment (default: the preset's)")
+    fit.add_argument("--precision", choices=("auto", "fp32", "bf16"),
+                     help="arithmetic: auto (bf16 where the hardware computes it natively) or fp32/bf16 "
+                          "(default: the preset's; lab: auto, paper: fp32)")
+    fit.add_argument("--device", default="auto", help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda, mps")
+    fit.add_argument("--seed", type=int, default=0, help="seeds the networks and their inputs (default 0)")
+    seg = p.add_argument_group("long recordings")
+    seg.add_argument("--segment", type=float, default=2.0, help="segment length in seconds (default 2)")
+    seg.add_argument("--overlap", type=float, default=0.25,
+                     help="cross-fade between segments in seconds (default 0.25)")
+    seg.add_argument("--batch", type=int, help="segments fitted at once as one batch of independent networks "
+                     "(default: 8 on a GPU, 1 on the CPU, where batching was measured slower); lower it if memory "
+                     "runs out")
+    adv = p.add_argument_group("for tests and experiments")
+    adv.add_argument("--channels", type=_channels, metavar="W1,W2,...",
+                     help="U-Net block widths, e.g. 8,16,32 (much faster and weaker; default the paper's 35,70,140)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or messages, only warnings and errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``daptools`` command."""
+    parser = _Parser(prog="daptools", description="Restore recordings with deep audio priors. " + IO_HELP)
+    parser.add_argument("--version", action="version", version=f"daptools {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    cmds = {
+        "denoise": (cmd_denoise, 1, "remove noise: daptools denoise IN -o OUT"),
+        "inpaint": (cmd_inpaint, 1, "fill drop-outs: daptools inpaint IN -o OUT [--gaps 1.20-1.35,4.0-4.2]"),
+        "separate": (cmd_separate, 2, "split a mixture into two sources: daptools separate IN -o OUT1 OUT2"),
+    }
+    for name, (func, n_out, summary) in cmds.items():
+        p = sub.add_parser(name, help=summary, description=f"{summary}. {IO_HELP}")
+        _add_common(p, n_out)
+        p.set_defaults(func=func)
+    ip = sub.choices["inpaint"]
+    ip.add_argument("--gaps", metavar="START-END,...",
+                    help="the gaps in seconds, e.g. 1.20-1.35,4.0-4.2 (default: find runs of digital silence)")
+    ip.add_argument("--min-gap", type=float, default=20.0, metavar="MS",
+                    help="shortest run of digital silence taken as a gap, in ms (default 20)")
+    sub.add_parser("paper", help="the paper's tables (daptools paper --help)", add_help=False)
+    sub.add_parser("bench", help="the speed benchmark (daptools bench --help)", add_help=False)
+    return parser
+
+
+def _passthrough(command: str, argv: list) -> int:
+    """``daptools paper|bench ...``: hand the rest of the line to that module's ``main``."""
+    module = PASSTHROUGH[command]
+    try:
+        entry = importlib.import_module(module).main
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        raise DapError(f"'daptools {command}' is not available in this version ({module} is missing)") from exc
+    except AttributeError as exc:
+        raise DapError(f"'daptools {command}' is not available: {module} has no main()") from exc
+    rc = entry(argv)
+    return 0 if rc is None else int(rc)
+
+
+def _fail(message: str) -> int:
+    print(f"daptools: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return 2
+
+
+def main(argv=None) -> int:
+    """Run the command line.
+
+    Args:
+        argv (list[str] | None): the arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        int: exit status: 0 done, 2 bad input or options (one line on stderr), 130 interrupted.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv and argv[0] in PASSTHROUGH:
+            return _passthrough(argv[0], argv[1:])
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            return _fail("choose a command: denoise, inpaint, separate, paper or bench (see 'daptools --help')")
+        with warnings.catch_warnings():
+            # fit() reads the loss for its (disabled) bar with float() on a tensor that needs grad
+            warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
+            return args.func(args)
+    except DapError as exc:
+        return _fail(str(exc))
+    except getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError):
+        return _fail("out of memory while fitting; lower --batch (e.g. --batch 1) or --segment, or use --device cpu")
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}")
+    except KeyboardInterrupt:
+        print("daptools: interrupted; no output was written", file=sys.stderr)
+        return 130
