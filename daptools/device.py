@@ -40,9 +40,12 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 def cpu_supports_bf16() -> bool:
     """True when the CPU has native bf16 arithmetic (AVX512-BF16 or AMX), so autocast pays off."""
     try:
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return False
         flags = open("/proc/cpuinfo").read()
-    except OSError:
+    except (OSError, AttributeError, RuntimeError):
         return False
+    # oneDNN emulates bf16 on plain AVX512/AVX2 CPUs, which is far slower than fp32
     return any(f in flags for f in (" avx512_bf16", " amx_bf16"))
 
 

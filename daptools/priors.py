@@ -70,6 +70,8 @@ class UNetConfig:
                            f"widths), got {len(self.dilations)}")
         if self.norm not in ("instance", "batch", "none"):
             raise DapError(f"norm must be 'instance', 'batch' or 'none', got {self.norm!r}")
+        if self.conv not in CONV_LAYERS:
+            raise DapError(f"conv must be one of {', '.join(CONV_LAYERS)}, got {self.conv!r}")
         if self.kernel_size % 2 != 1:
             raise DapError(f"kernel_size must be odd, got {self.kernel_size}")
 
