@@ -34,6 +34,14 @@ from .harmonic import harmonic_conv
 EXP_SCHEDULE = ((1, 2), (4, 8), (16, 32), (32, 16), (8, 4))
 
 
+def _standard_conv(cin: int, cout: int, kernel_size: int, dilation: int, **options) -> nn.Module:
+    return nn.Conv2d(cin, cout, kernel_size, padding=dilation * (kernel_size - 1) // 2,
+                     dilation=dilation, **options)
+
+
+CONV_LAYERS: dict[str, Callable[..., nn.Module]] = {"standard": _standard_conv, "harmonic": harmonic_conv}
+
+
 @dataclass(frozen=True)
 class UNetConfig:
     """Everything that defines a prior. See the module docstring.
@@ -92,14 +100,6 @@ DESCRIPTIONS = {
     "exp_dense": "Dilated Conv. (exp) + Dense",
     "harmonic": "Harmonic Conv. (U-Net, 7 harmonics, 1 anchor)",
 }
-
-
-def _standard_conv(cin: int, cout: int, kernel_size: int, dilation: int, **options) -> nn.Module:
-    return nn.Conv2d(cin, cout, kernel_size, padding=dilation * (kernel_size - 1) // 2,
-                     dilation=dilation, **options)
-
-
-CONV_LAYERS: dict[str, Callable[..., nn.Module]] = {"standard": _standard_conv, "harmonic": harmonic_conv}
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
