@@ -9,7 +9,7 @@ Design of Deep Priors for Unsupervised Audio Restoration" (Interspeech 2021).
     result = dap.denoise(noisy, prior="exp_dense", iterations=2000)
     dap.save_audio("denoised.wav", result.audio)
 """
-from . import data, metrics
+from . import data, metrics, viz
 from ._checks import DapError
 from .audio import load_audio, peak_normalize, read_audio, resample, save_audio
 from .corruptions import GapMask, add_gaussian_noise, add_noise_at_snr, apply_gaps, mix, random_gaps
@@ -24,7 +24,7 @@ from .tasks import SeparationPrior, denoise, inpaint, separate, split_sources
 __version__ = "0.1.0"
 
 __all__ = [
-    "DapError", "data", "metrics", "load_audio", "save_audio", "read_audio", "resample", "peak_normalize",
+    "DapError", "data", "metrics", "viz", "load_audio", "save_audio", "read_audio", "resample", "peak_normalize",
     "to_spectrogram", "to_waveform", "to_complex", "magnitude", "SAMPLE_RATE", "N_FFT", "HOP",
     "build_prior", "prior_names", "count_parameters", "receptive_field", "UNetConfig", "UNetPrior",
     "PRESETS", "DESCRIPTIONS", "fit", "FitResult", "make_scheduler", "mse", "resolve_device",

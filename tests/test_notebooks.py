@@ -1,0 +1,208 @@
+"""The notebook series: stored clean, parametrised, timed, and executed with smoke settings.
+
+* every ``notebooks/NN_*.ipynb`` is stored without outputs and has exactly one cell
+  tagged ``parameters`` that defines the common knobs;
+* every notebook is listed in ``notebooks/timings.json`` (rewritten by
+  ``scripts/time_notebooks.py``), and a measured lab run stays within the budget;
+* (marker ``notebook``) every notebook runs top to bottom through papermill with
+  ``smoke=True`` into a temporary folder, and the metrics it recorded with
+  ``dap.viz.record`` pass the checks in ``CHECKS`` below. A notebook without checks
+  fails: add a ``check_NN`` function for each new notebook.
+
+Smoke runs are far too short for the paper's results; the checks are relations that
+hold at these settings for a reason (by construction, or verified margins) and would
+fail if the code broke. Run only the fast part with ``pytest -m "not notebook"``.
+"""
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+import daptools as dap
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+IDS = [p.stem for p in NOTEBOOKS]
+REQUIRED_PARAMETERS = {"smoke", "iterations", "seed", "device", "results_dir"}
+LAB_BUDGET_S = 330  # "about 5 minutes" on a 2-core CPU, with a little slack for the measurement
+
+
+def _read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def _parameter_cells(nb) -> list:
+    return [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+
+
+def test_series_exists():
+    assert len(NOTEBOOKS) >= 6, f"expected the numbered notebook series in {NOTEBOOK_DIR}"
+    numbers = [p.name[:2] for p in NOTEBOOKS]
+    assert len(set(numbers)) == len(numbers), f"two notebooks share a number: {numbers}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_stored_without_outputs(path):
+    nb = _read(path)
+    dirty = [i for i, c in enumerate(nb.cells)
+             if c.cell_type == "code" and (c.get("outputs") or c.get("execution_count") is not None)]
+    assert not dirty, (f"{path.name}: cells {dirty} hold outputs; executed copies are artifacts, not sources "
+                       f"(strip with: python scripts/nbtool.py strip {path.relative_to(ROOT)})")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_one_parameters_cell(path):
+    nb = _read(path)
+    cells = _parameter_cells(nb)
+    assert len(cells) == 1, f"{path.name}: {len(cells)} cells tagged 'parameters', need exactly one"
+    tree = ast.parse(cells[0].source)
+    assigned = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+                if isinstance(t, ast.Name)}
+    missing = REQUIRED_PARAMETERS - assigned
+    assert not missing, f"{path.name}: the parameters cell does not define {sorted(missing)}"
+    only_literals = all(isinstance(node, ast.Assign) and _is_literal(node.value) for node in tree.body)
+    assert only_literals, f"{path.name}: the parameters cell must hold plain assignments of literal values " \
+                          "(derived values go in the next cell)"
+    smoke = next(node.value for node in tree.body if isinstance(node, ast.Assign)
+                 and any(isinstance(t, ast.Name) and t.id == "smoke" for t in node.targets))
+    assert ast.literal_eval(smoke) is False, f"{path.name}: smoke must default to False (lab settings)"
+
+
+def _is_literal(node) -> bool:
+    try:
+        ast.literal_eval(node)
+        return True
+    except ValueError:
+        return False
+
+
+def test_every_notebook_is_timed():
+    timings_path = NOTEBOOK_DIR / "timings.json"
+    assert timings_path.exists(), "notebooks/timings.json is missing: run python scripts/time_notebooks.py"
+    timings = json.loads(timings_path.read_text())
+    for key in ("cpu", "date", "notebooks"):
+        assert key in timings, f"timings.json lacks {key!r}"
+    listed = timings["notebooks"]
+    missing = [p.name for p in NOTEBOOKS if p.name not in listed]
+    assert not missing, f"not in timings.json: {missing}; run python scripts/time_notebooks.py {' '.join(m[:2] for m in missing)}"
+    for name, entry in listed.items():
+        assert entry.get("smoke_seconds") is not None, f"{name}: no smoke timing"
+        lab = entry.get("default_seconds")
+        assert lab is None or lab <= LAB_BUDGET_S, f"{name}: lab run took {lab} s, over the {LAB_BUDGET_S} s budget"
+
+
+# ---------------------------------------------------------------- executed notebooks
+
+def check_01(rec):
+    assert set(rec["categories"]) == set(dap.data.categories())
+    assert all(n >= 1 for n in rec["categories"].values())
+    assert len(rec["clips"]) == len(dap.data.categories())
+    for clip in rec["clips"]:
+        assert clip["sample rate"] == dap.SAMPLE_RATE
+        assert 0.5 < clip["peak"] <= 1.0 + 1e-6, clip  # peak-normalised tutorial clips
+        assert 0 < clip["RMS"] < clip["peak"]
+    assert rec["torch"] == torch.__version__
+    assert rec["device"] == str(dap.resolve_device("auto"))
+    assert rec["precision"] in ("fp32", "bf16")
+    assert 0 < rec["seconds_per_iteration"] < 60
+
+
+def check_02(rec):
+    # the hand-written loop and dap.fit draw the same weights and z and take the same steps
+    assert rec["hand_vs_fit_max_rel_diff"] < 1e-4
+    final, mean = rec["relative_loss_final_db"], rec["relative_loss_mean_db"]
+    # the deep prior claim itself: the same network reproduces clean speech faster than noise of the
+    # same power (at the smoke settings the final margin was about 1 dB)
+    assert final["clean speech"] < final["pure noise"] - 0.2, final
+    assert mean["clean speech"] < mean["pure noise"], mean
+    assert all(v < 0 for v in final.values()), f"some fit did not reduce its loss: {final}"
+    assert rec["noisy_fit_oracle_snr_db"] >= rec["noisy_fit_last_snr_db"] - 1e-9  # max over checkpoints
+
+
+def check_03(rec):
+    assert rec["by_hand_max_abs_diff"] < 1e-5
+    assert rec["roundtrip_snr_db"] > 100, "to_spectrogram -> to_waveform must be exact"
+    assert 5 < rec["mismatch_snr_db"] < 40, "the 1023/1022 slip should cost most of the SNR but not all of it"
+    gl = rec["griffin_lim_inconsistency"]
+    assert len(gl) == rec["griffin_lim_iterations"]
+    assert gl[-1] < gl[0], "Griffin-Lim never increases its inconsistency"
+    assert rec["griffin_lim_spectral_snr_db"] > rec["random_phase_spectral_snr_db"] + 3
+    # magnitude-only reconstructions lose the waveform; the exact round trip does not
+    for key in ("zero_phase_snr_db", "random_phase_snr_db", "griffin_lim_snr_db"):
+        assert rec[key] < 10, (key, rec[key])
+
+
+def _expected_noisy_snr(rec):
+    clean = dap.data.load_clip(rec["category"], index=rec["clip_index"], duration=rec["duration"]).audio
+    return dap.metrics.snr(clean, dap.add_gaussian_noise(clean, std=rec["noise_std"], seed=rec["seed"]))
+
+
+def check_04(rec):
+    expected = dap.count_parameters(dap.build_prior("plain"))
+    assert rec["hand_parameters"] == rec["package_parameters"] == expected
+    assert rec["hand_vs_package_max_abs_diff"] < 1e-5
+    assert rec["noisy_snr_db"] == pytest.approx(_expected_noisy_snr(rec), abs=1e-6)
+    assert rec["loss_last"] < rec["loss_first"]
+    assert rec["oracle_snr_db"] >= rec["output_snr_db"] - 1e-9
+    # a real denoising check at the smoke settings (lr 0.01, noise std 0.2, 100 steps): the blind output
+    # beats the noisy input and silence (0 dB); the margin was 1.6 dB when the settings were chosen
+    assert rec["output_snr_db"] > rec["noisy_snr_db"] + 0.5, (rec["output_snr_db"], rec["noisy_snr_db"])
+    assert rec["output_snr_db"] > 1.0
+    curve = rec["snr_curve"]
+    assert curve["iteration"][-1] == rec["iterations"] and len(curve["iteration"]) == len(curve["snr_db"])
+
+
+def check_05(rec):
+    rf = rec["receptive_fields"]
+    assert rec["receptive_field_width_independent"]
+    share = {k: v["fraction_of_grid"] for k, v in rf.items()}
+    assert share["plain"] < share["dilated"] < share["exp"] == 1.0  # exp sees the whole 1 s spectrogram
+    assert rf["plain"]["box_fill"] == 1.0 and rf["dilated"]["box_fill"] < 0.5  # gridding of a constant dilation
+    for name in ("plain", "dilated"):  # measured reach = convolutions' reach + a few pixels of pooling/upsampling
+        reach, formula = rf[name]["reach"], rf[name]["formula"]
+        assert all(formula <= r <= formula + 6 for r in reach), (name, reach, formula)
+    for name, row in rec["denoising"].items():
+        assert row["parameters"] == dap.count_parameters(dap.build_prior(name, **rec["prior_options"]))
+        assert row["loss last"] < row["loss first"], name
+        assert row["best SNR (dB), oracle"] >= row["SNR last iteration (dB), blind"] - 1e-9
+
+
+def check_06(rec):
+    for name, count in rec["parameters"].items():
+        assert count == dap.count_parameters(dap.build_prior(name)), name
+    p = rec["parameters"]
+    assert p["plain"] == p["dilated"] == p["exp"] < p["exp_dense"]  # dilations are free, density is not
+    assert rec["hand_block_parameters"] == rec["package_block_parameters"]
+    assert rec["hand_vs_package_block_max_abs_diff"] < 1e-5
+    assert set(rec["ablation"]) == {"plain", "dilated", "exp", "exp_dense"}
+    for name, row in rec["ablation"].items():
+        assert row["loss last"] < row["loss first"], name
+        assert row["best SNR (dB), oracle"] >= row["SNR last iteration (dB), blind"] - 1e-9
+    for block, shares in rec["transition_shares"].items():  # relative to the mean: groups average to about 1
+        assert all(0 < s < 10 for s in shares["fitted"]), (block, shares)
+    assert rec["explorer_priors"] == ["plain", "dilated", "exp", "exp_dense"]
+
+
+# "01" -> check_01, ...: one function per notebook number
+CHECKS = {name.split("_")[1]: fn for name, fn in list(globals().items()) if name.startswith("check_")}
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_runs(path, tmp_path):
+    import papermill as pm
+
+    number = path.name[:2]
+    assert number in CHECKS, f"{path.name}: add a check_{number}(record) function to tests/test_notebooks.py"
+    results = tmp_path / "results"
+    pm.execute_notebook(str(path), str(tmp_path / path.name), kernel_name="python3", cwd=str(NOTEBOOK_DIR),
+                        parameters={"smoke": True, "results_dir": str(results)}, progress_bar=False)
+    rec = dap.viz.load_record(path.stem, results)
+    assert rec["smoke"] is True, "the notebook did not record its smoke flag"
+    CHECKS[number](rec)
