@@ -286,7 +286,8 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
             info = {"iteration": done, "loss": losses[:done].cpu().numpy(), "output": last, "lr": lrs[it],
                     "score": np.array(mon_score) if mon_score else None,
                     "score_iteration": np.array(mon_it)}
-            bar.set_postfix(loss=f"{float(per.sum()):.4g}")
+            if progress:
+                bar.set_postfix(loss=f"{float(per.detach().sum()):.4g}")
             if callback(info):
                 iterations = done
                 break
