@@ -89,16 +89,17 @@ def main(argv=None) -> int:
                 continue
             entry.setdefault("default_seconds", None)
             entry["measured"] = dt.date.today().isoformat()
+            entry["threads"] = os.environ.get("OMP_NUM_THREADS", "default")
             entries[path.name] = entry
             over = " (over the lab budget!)" if (entry["default_seconds"] or 0) > LAB_BUDGET_S else ""
             print(f"{path.name}: smoke {entry['smoke_seconds']} s, default {entry['default_seconds']} s{over}",
                   flush=True)
     data.update({
         "about": "wall seconds per notebook run through papermill (kernel start included); "
-                 "default = the notebook's own (lab) parameters, smoke = smoke=True (CI). "
-                 "Rewritten by scripts/time_notebooks.py.",
+                 "default = the notebook's own (lab) parameters, smoke = smoke=True (CI); threads = "
+                 "OMP_NUM_THREADS of the run, load_average_before = the machine's 1-minute load before it "
+                 "(a shared machine inflates the times). Rewritten by scripts/time_notebooks.py.",
         "cpu": cpu_description(),
-        "threads": os.environ.get("OMP_NUM_THREADS", "default"),
         "python": platform.python_version(),
         "torch": metadata.version("torch"),
         "date": dt.date.today().isoformat(),
