@@ -236,8 +236,8 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
     forward = forward or (lambda out: out)
     score = score or _snr_score
     ref = None if reference is None else torch.as_tensor(reference)
-    if ref is not None and (batch == 1 or ref.ndim == 1):
-        ref = ref[None]
+    if ref is not None and batch == 1 and (ref.ndim == 1 or ref.shape[0] != 1):
+        ref = ref[None]  # one problem given without its batch axis
 
     losses = torch.zeros(iterations, batch, device=dev)
     lrs = np.zeros(iterations)

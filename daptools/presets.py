@@ -3,7 +3,8 @@
 * ``paper``: the paper's protocol (2000 Adam iterations at lr 1e-3, 50 clips, fp32).
 * ``lab``: a few minutes per four-prior comparison on a 2-core laptop CPU; the
   iteration count and schedule were chosen from the measurement in docs/performance.md.
-* ``smoke``: seconds, for CI; numbers from it only show that the code runs.
+* ``smoke``: seconds, for CI (tiny networks, 4 iterations); numbers from it only show
+  that the code runs.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class Preset:
         n_clips (int): clips per dataset in a table.
         precision (str): "fp32", "bf16" or "auto".
         duration (float | None): clip length override in seconds (None: the paper's lengths).
+        channels (tuple | None): U-Net widths override (None: the paper's 35, 70, 140).
     """
     iterations: int
     lr: float = 1e-3
@@ -30,10 +32,16 @@ class Preset:
     n_clips: int = 50
     precision: str = "auto"
     duration: float | None = None
+    channels: tuple | None = None
+
+    def prior_options(self) -> dict:
+        """Options for :func:`daptools.build_prior` (empty: the paper's network)."""
+        return {} if self.channels is None else {"channels": tuple(self.channels)}
 
     def fit_options(self) -> dict:
+        """Keyword arguments for :func:`daptools.fit` and the tasks."""
         return {"iterations": self.iterations, "lr": self.lr, "schedule": self.schedule,
-                "precision": self.precision}
+                "precision": self.precision, "prior_options": self.prior_options()}
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -42,7 +50,8 @@ class Preset:
 PRESETS = {
     "paper": Preset(iterations=2000, lr=1e-3, schedule=None, n_clips=50, precision="fp32"),
     "lab": Preset(iterations=300, lr=1e-3, schedule=None, n_clips=3, precision="auto"),
-    "smoke": Preset(iterations=4, lr=1e-3, schedule=None, n_clips=1, precision="auto", duration=0.5),
+    "smoke": Preset(iterations=4, lr=1e-3, schedule=None, n_clips=1, precision="auto", duration=0.5,
+                    channels=(8, 16, 32)),
 }
 
 
