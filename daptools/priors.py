@@ -210,7 +210,7 @@ class UNetPrior(nn.Module):
             skips.append(block.features)
             width = c
         self.up = nn.ModuleList(
-            UpBlock(ch[depth - j], ch[depth - j - 1], skips[depth - j - 1], dil[depth + j], cfg)
+            UpBlock(ch[depth - j], ch[depth - j - 1], skips[depth - j - 1], dil[depth + 1 + j], cfg)
             for j in range(depth))
         self.out = nn.Conv2d(ch[0], cfg.out_channels, 1)
 
