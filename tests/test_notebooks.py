@@ -82,6 +82,39 @@ def _is_literal(node) -> bool:
         return False
 
 
+def _nbtool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nbtool", ROOT / "scripts" / "nbtool.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_text_form_roundtrip(path):
+    """scripts/nbtool.py to-py / from-py (the authoring path) keeps every cell, its kind and its tags."""
+    nbtool = _nbtool()
+    nb = _read(path)
+    back = nbtool.from_py(nbtool.to_py(nb))
+
+    def cells(notebook):
+        return [(c.cell_type, c.source.strip("\n"), c.metadata.get("tags", [])) for c in notebook.cells]
+
+    assert cells(back) == cells(nb)
+
+
+def test_strip_removes_outputs(tmp_path):
+    nbtool = _nbtool()
+    nb = _read(NOTEBOOKS[0])
+    code = next(c for c in nb.cells if c.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("stream", text="hello")]
+    code.execution_count = 3
+    nb.metadata["papermill"] = {"parameters": {}}
+    assert nbtool.strip(nb) and not nbtool.strip(nb)  # changed once, then clean
+    assert code.outputs == [] and code.execution_count is None and "papermill" not in nb.metadata
+
+
 def test_every_notebook_is_timed():
     timings_path = NOTEBOOK_DIR / "timings.json"
     assert timings_path.exists(), "notebooks/timings.json is missing: run python scripts/time_notebooks.py"
