@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import daptools as dap
+
+
+def test_save_load_round_trip(tmp_path, speech):
+    path = dap.save_audio(tmp_path / "x.wav", speech, subtype="FLOAT")
+    back = dap.load_audio(path)
+    assert back.dtype == torch.float32 and back.shape == speech.shape
+    assert torch.allclose(back, speech, atol=1e-7)
+
+
+def test_load_downmixes_resamples_and_crops(tmp_path):
+    t = np.arange(44100) / 44100
+    left, right = np.sin(2 * np.pi * 440 * t), 0.5 * np.sin(2 * np.pi * 440 * t)
+    sf.write(tmp_path / "st.flac", np.stack([left, right], 1), 44100)
+    wav = dap.load_audio(tmp_path / "st.flac", sr=16000, offset=0.25, duration=0.5)
+    assert wav.shape == (8000,)
+    assert float(wav.abs().max()) == pytest.approx(0.75, abs=0.02)  # mean of the channels
+    spec = dap.magnitude(dap.to_spectrogram(wav))[0].mean(1)
+    assert abs(int(spec.argmax()) - 440 / (16000 / 1022)) <= 1  # still a 440 Hz tone after resampling
+
+
+@pytest.mark.parametrize("content, match", [(None, "no such file"), (b"", "empty"), (b"not audio at all", "could not be read")])
+def test_bad_files(tmp_path, content, match):
+    path = tmp_path / "bad.wav"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(dap.DapError, match=match):
+        dap.load_audio(path)
+
+
+def test_offset_past_the_end(tmp_path, speech):
+    dap.save_audio(tmp_path / "s.wav", speech)
+    with pytest.raises(dap.DapError, match="nothing left after offset"):
+        dap.load_audio(tmp_path / "s.wav", offset=10.0)
+
+
+def test_save_refuses_missing_folder_and_nan(tmp_path, speech):
+    with pytest.raises(dap.DapError, match="does not exist"):
+        dap.save_audio(tmp_path / "nope" / "x.wav", speech)
+    with pytest.raises(dap.DapError, match="NaN"):
+        dap.save_audio(tmp_path / "x.wav", torch.tensor([0.0, float("nan")]))
+
+
+def test_peak_normalize(speech):
+    assert float(dap.peak_normalize(0.1 * speech).abs().max()) == pytest.approx(1.0)
+    with pytest.raises(dap.DapError, match="silence"):
+        dap.peak_normalize(torch.zeros(100))
