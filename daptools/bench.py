@@ -1,0 +1,282 @@
+"""Benchmark of the fitting step (docs/performance.md).
+
+    python -m daptools.bench                      # speed table, every prior, this device
+    python -m daptools.bench --quality            # fast paths vs fp32 eager: final SNR on real clips
+    python -m daptools.bench --batched            # clips per hour, batched vs one at a time
+    daptools bench --priors exp_dense --steps 10 --json bench.json
+
+Speed: for each prior at the paper's size (a 1 s, 16 kHz clip: a 2 x 512 x 251
+spectrogram) and each execution *path*, the training steps of :func:`daptools.fit`
+are timed one by one after warm-up; we report the median, the peak memory, the
+FLOP count of one step (forward + backward, counted by
+``torch.utils.flop_counter``) and the achieved FLOP/s. Each (prior, path) runs in
+a fresh subprocess: peak memory is that process's alone, and a path that crashes
+(bf16 together with channels_last segfaulted on a CPU) is reported, not fatal.
+
+Paths: ``eager`` (fp32, native dilated convolutions: the baseline),
+``s2b`` (fp32, dilated convolutions as space-to-batch on the CPU: the default
+there), ``bf16`` (autocast; only where the hardware computes bf16 natively),
+``channels_last`` and ``compile`` (torch.compile), each measured, never assumed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from ._checks import DapError
+from .device import cpu_supports_bf16, resolve_device
+from .priors import DilatedConv2d, build_prior, prior_names
+
+PATHS = ("eager", "s2b", "bf16", "channels_last", "compile")
+
+
+def _path_options(path: str, device: torch.device) -> tuple[dict, bool] | None:
+    """fit() options for a path and whether space-to-batch is on; None where it does not apply."""
+    if path == "eager":
+        return {"precision": "fp32"}, False
+    if path == "s2b":
+        return ({"precision": "fp32"}, True) if device.type == "cpu" else None
+    if path == "bf16":
+        native = device.type == "cuda" or (device.type == "cpu" and cpu_supports_bf16())
+        return ({"precision": "bf16"}, True) if native else None
+    if path == "channels_last":
+        return {"precision": "fp32", "channels_last": True}, device.type == "cpu"
+    if path == "compile":
+        return {"precision": "fp32", "compile": True}, device.type == "cpu"
+    raise DapError(f"unknown path {path!r}; choose from {', '.join(PATHS)}")
+
+
+def _factory(prior: str, s2b: bool, options: dict):
+    def make(seed):
+        net = build_prior(prior, seed=seed, **options)
+        for m in net.modules():
+            if isinstance(m, DilatedConv2d):
+                m.space_to_batch = s2b
+        return net
+    return make
+
+
+def step_flops(prior: str, frames: int = 251, options: dict | None = None) -> int:
+    """FLOP of one training step (forward + backward) at (1, 2, 512, frames), fp32, CPU."""
+    from torch.utils.flop_counter import FlopCounterMode
+    net = build_prior(prior, seed=0, **(options or {}))
+    z = torch.randn(1, net.in_channels, 512, frames)
+    with FlopCounterMode(display=False) as counter:
+        net(z).square().mean().backward()
+    return int(counter.get_total_flops())
+
+
+def time_steps(prior: str, path: str, device="auto", frames: int = 251, steps: int = 5, warmup: int = 2,
+               options: dict | None = None) -> dict:
+    """Median seconds per training step of ``dap.fit`` for one prior and path (in this process)."""
+    from .fit import fit
+    dev = resolve_device(device)
+    opts = _path_options(path, dev)
+    if opts is None:
+        return {"prior": prior, "path": path, "skipped": "does not apply on this device"}
+    fit_opts, s2b = opts
+    stamps = []
+
+    def tick(info):
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        stamps.append(time.perf_counter())
+
+    obs = torch.randn(1, 2, 512, frames, generator=torch.Generator().manual_seed(0))
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    fit(_factory(prior, s2b, options or {}), obs, iterations=warmup + steps, device=dev, progress=False,
+        callback=tick, every=1, **fit_opts)
+    times = np.diff([start] + stamps)[warmup:]
+    peak = (torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return {"prior": prior, "path": path, "device": str(dev), "median_ms": 1000 * statistics.median(times),
+            "min_ms": 1000 * float(min(times)), "steps": steps, "warmup": warmup,
+            "peak_mib": peak, "peak_kind": "cuda max allocated" if dev.type == "cuda" else "process max RSS"}
+
+
+def _run_isolated(prior, path, args) -> dict:
+    """time_steps in a fresh interpreter (own peak memory; a crash becomes a row)."""
+    cmd = [sys.executable, "-m", "daptools.bench", "--worker", prior, path, "--device", args.device,
+           "--frames", str(args.frames), "--steps", str(args.steps), "--warmup", str(args.warmup),
+           "--channels", args.channels or ""]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        why = proc.stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+        return {"prior": prior, "path": path, "failed": f"exit {proc.returncode}: {why[0][:200]}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def speed_table(args) -> list[dict]:
+    """Every prior x path; speed-ups relative to fp32 eager measured in the same run."""
+    rows = []
+    options = _channels(args.channels)
+    for prior in args.priors:
+        flops = step_flops(prior, args.frames, options)
+        base = None
+        for path in args.paths:
+            row = _run_isolated(prior, path, args)
+            row["gflop_per_step"] = flops / 1e9
+            if "median_ms" in row:
+                row["tflops"] = flops / (row["median_ms"] / 1000) / 1e12
+                base = row["median_ms"] if path == "eager" else base
+                row["speedup_vs_eager"] = base / row["median_ms"] if base else None
+            rows.append(row)
+            print(_fmt_row(row), flush=True)
+    return rows
+
+
+def _fmt_row(r: dict) -> str:
+    if "median_ms" not in r:
+        return f"| {r['prior']} | {r['path']} | {r.get('skipped') or r.get('failed')} |||||"
+    sp = f"{r['speedup_vs_eager']:.2f}x" if r.get("speedup_vs_eager") else "–"
+    return (f"| {r['prior']} | {r['path']} | {r['median_ms']:.1f} | {r['peak_mib']:.0f} | "
+            f"{r['gflop_per_step']:.1f} | {r['tflops'] * 1000:.1f} | {sp} |")
+
+
+SPEED_HEADER = ("| prior | path | ms/step (median) | peak MiB | GFLOP/step | achieved GFLOP/s | speed-up |\n"
+                "|---|---|---|---|---|---|---|")
+
+
+def quality_check(args) -> list[dict]:
+    """Final SNR of each fast path vs fp32 eager: same clips, seed and iterations."""
+    from .corruptions import add_gaussian_noise
+    from .data import load_clip
+    from .fit import fit
+    from .metrics import snr
+    from .spectral import to_spectrogram, to_waveform
+    dev = resolve_device(args.device)
+    clips = [load_clip(c.split(":")[0], int(c.split(":")[1]), duration=args.duration).audio
+             for c in args.clips.split(",")]
+    rows = []
+    for prior in args.priors:
+        for path in args.paths:
+            opts = _path_options(path, dev)
+            if opts is None:
+                continue
+            fit_opts, s2b = opts
+            scores = []
+            for clean in clips:
+                noisy = add_gaussian_noise(clean, 0.1, seed=0)
+                res = fit(_factory(prior, s2b, _channels(args.channels)), to_spectrogram(noisy),
+                          iterations=args.iterations, seed=0, device=dev, progress=False, **fit_opts)
+                scores.append(snr(clean, to_waveform(res.output, clean.numel())))
+            rows.append({"prior": prior, "path": path, "snr": scores, "seconds_per_iteration":
+                         res.seconds_per_iteration})
+            base = next(r["snr"] for r in rows if r["prior"] == prior and r["path"] == "eager")
+            rows[-1]["max_abs_diff_db"] = float(np.max(np.abs(np.array(scores) - np.array(base))))
+            print(f"| {prior} | {path} | {', '.join(f'{s:.2f}' for s in scores)} | "
+                  f"{rows[-1]['max_abs_diff_db']:.3f} |", flush=True)
+    return rows
+
+
+def batched_throughput(args) -> dict:
+    """Clips per hour: B clips fitted together (vmap) vs one at a time, same iterations."""
+    from .fit import fit
+    dev = resolve_device(args.device)
+    out = {"device": str(dev), "batch": args.batch, "iterations": args.iterations, "rows": []}
+    obs = torch.randn(args.batch, 2, 512, args.frames, generator=torch.Generator().manual_seed(0))
+    for prior in args.priors:
+        t = time.perf_counter()
+        fit(prior, obs, iterations=args.iterations, device=dev, progress=False,
+            prior_options=_channels(args.channels))
+        batched = time.perf_counter() - t
+        t = time.perf_counter()
+        for b in range(args.batch):
+            fit(prior, obs[b:b + 1], iterations=args.iterations, device=dev, progress=False,
+                prior_options=_channels(args.channels))
+        single = time.perf_counter() - t
+        row = {"prior": prior, "batched_s": batched, "one_at_a_time_s": single,
+               "clips_per_hour_batched_2000it": 3600 * args.batch / (batched * 2000 / args.iterations),
+               "clips_per_hour_single_2000it": 3600 * args.batch / (single * 2000 / args.iterations)}
+        out["rows"].append(row)
+        print(f"| {prior} | {args.batch} | {row['clips_per_hour_single_2000it']:.1f} | "
+              f"{row['clips_per_hour_batched_2000it']:.1f} | {single / batched:.2f}x |", flush=True)
+    return out
+
+
+def _channels(text):
+    return {"channels": tuple(int(c) for c in text.split(","))} if text else {}
+
+
+def environment() -> dict:
+    """What the numbers were measured on."""
+    dev = resolve_device("auto")
+    return {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
+            "processor": _cpu_name(), "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
+            "device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
+            "cpu_native_bf16": cpu_supports_bf16(), "load_average": os.getloadavg()[0],
+            "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="daptools bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--priors", default="plain,dilated,exp,exp_dense")
+    ap.add_argument("--paths", default="eager,s2b,bf16,channels_last,compile")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--frames", type=int, default=251, help="spectrogram frames (251 = 1 s at 16 kHz)")
+    ap.add_argument("--channels", default="", help="U-Net widths (default: the paper's 35,70,140)")
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--quality", action="store_true", help="final-SNR check of each path on real clips")
+    ap.add_argument("--clips", default="speech:0,digits:3", help="clips for --quality")
+    ap.add_argument("--duration", type=float, default=0.5, help="clip seconds for --quality")
+    ap.add_argument("--iterations", type=int, default=100, help="iterations for --quality / --batched")
+    ap.add_argument("--batched", action="store_true", help="clips per hour, batched vs one at a time")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--json", help="write all results here")
+    ap.add_argument("--worker", nargs=2, metavar=("PRIOR", "PATH"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    try:
+        if args.worker:
+            print(json.dumps(time_steps(*args.worker, device=args.device, frames=args.frames, steps=args.steps,
+                                        warmup=args.warmup, options=_channels(args.channels))))
+            return 0
+        args.priors = [p.strip() for p in args.priors.split(",")]
+        args.paths = [p.strip() for p in args.paths.split(",")]
+        bad = [p for p in args.priors if p not in prior_names()] + [p for p in args.paths if p not in PATHS]
+        if bad:
+            raise DapError(f"unknown prior or path: {', '.join(bad)}")
+        result = {"environment": environment(), "args": {k: v for k, v in vars(args).items() if k != "worker"}}
+        print(json.dumps(result["environment"]))
+        if args.quality:
+            print("| prior | path | final SNR per clip (dB) | max |diff| vs eager (dB) |\n|---|---|---|---|")
+            result["quality"] = quality_check(args)
+        elif args.batched:
+            print("| prior | batch | clips/h one at a time (2000 it) | clips/h batched | speed-up |\n|---|---|---|---|---|")
+            result["batched"] = batched_throughput(args)
+        else:
+            print(SPEED_HEADER)
+            result["speed"] = speed_table(args)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(result, f, indent=1)
+    except DapError as exc:
+        print(f"daptools bench: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
