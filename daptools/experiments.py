@@ -300,6 +300,7 @@ def run_table(cfg: RunConfig, out, progress: bool = True, max_rows: int | None =
     batch_size = cfg.batch or (8 if device.startswith("cuda") and task != "inpaint" else 1)
     probs = problems(cfg)
     new = 0
+    _drop_torn_line(out / "rows.jsonl")
     with open(out / "rows.jsonl", "a") as f:
         for prior in cfg.priors:
             todo = [p for p in probs if (p["key"], prior) not in done]
@@ -320,6 +321,15 @@ def run_table(cfg: RunConfig, out, progress: bool = True, max_rows: int | None =
                         print(f"[{cfg.table}] {prior:9s} {p['key']}: blind {_brief(row['blind'])} "
                               f"({seconds:.0f} s)", flush=True)
     return summarize(out)
+
+
+def _drop_torn_line(path: Path) -> None:
+    """Cut a half-written last line (a run killed mid-write) so appended rows start on their own line."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[:data.rfind(b"\n") + 1])
 
 
 def _brief(d: dict) -> str:

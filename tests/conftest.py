@@ -1,10 +1,4 @@
-import os
-
 import pytest
-import torch
-
-# tests share 2 cores with each other; keep torch from oversubscribing
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 TINY = {"channels": (4, 8, 16)}
 

@@ -1,0 +1,117 @@
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import daptools as dap
+from daptools import experiments as E
+
+CFG = dict(table="table1", preset="smoke", priors=("plain", "exp"), datasets=("speech", "digits"), n_clips=1)
+
+
+def _metrics(out):
+    return {(r["clip"], r["prior"]): (r["input"], r["blind"], r["oracle"]) for r in E.read_rows(out)}
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("full")
+    summary = E.run_table(E.RunConfig(**CFG), out, progress=False)
+    return out, summary
+
+
+def test_rows_and_summary(full_run):
+    out, summary = full_run
+    rows = E.read_rows(out)
+    assert len(rows) == 4  # 2 datasets x 1 clip x 2 priors
+    for r in rows:
+        assert set(r["blind"]) == {"snr", "psnr", "pesq", "si_sdr"}
+        assert r["oracle"]["snr"] >= r["blind"]["snr"] - 1e-9  # the oracle is the best monitored iterate
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["config"]["iterations"] == dap.get_preset("smoke").iterations
+    assert "torch" in cfg["versions"]
+    groups = {(g["dataset"], g["prior"], g["selection"]) for g in summary["groups"]}
+    assert ("speech", "plain", "blind") in groups and ("speech", "exp", "oracle") in groups
+    assert ("digits", "(input)", "input") in groups
+    md = (out / "summary.md").read_text()
+    assert "oracle" in md and "Convolution" in md and "± " in md
+
+
+def test_input_metrics_are_those_of_the_noisy_clip(full_run):
+    out, _ = full_run
+    cfg = E.RunConfig(**CFG).resolved()
+    probs = {p["key"]: p for p in E.problems(cfg)}
+    for r in E.read_rows(out):
+        p = probs[r["clip"]]
+        assert r["input"]["snr"] == pytest.approx(dap.metrics.snr(p["reference"], p["observation"]))
+        assert float((p["observation"] - p["reference"]).std()) == pytest.approx(0.1, rel=0.05)
+
+
+def test_resume_after_a_kill_gives_the_same_table(full_run, tmp_path):
+    out = tmp_path / "killed"
+    code = ("import daptools.experiments as E; "
+            f"E.run_table(E.RunConfig(**{CFG!r}), {str(out)!r}, progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    rows = out / "rows.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if rows.exists() and rows.read_text().count("\n") >= 1:
+            proc.kill()
+            break
+        time.sleep(0.05)
+    proc.wait()
+    n_before = len(E.read_rows(out))
+    assert 1 <= n_before < 4, "the run should have been killed part-way"
+    with open(rows, "a") as f:
+        f.write('{"torn": ')  # a half-written line from the kill must not break the resume
+    E.run_table(E.RunConfig(**CFG), out, progress=False)
+    assert len(E.read_rows(out)) == 4
+    assert _metrics(out) == _metrics(full_run[0])
+
+
+def test_resume_refuses_other_settings(full_run):
+    with pytest.raises(dap.DapError, match="other settings"):
+        E.run_table(E.RunConfig(**{**CFG, "seed": 1}), full_run[0], progress=False)
+
+
+def test_every_table_builds_its_problems():
+    for table, spec in E.TABLES.items():
+        cfg = E.RunConfig(table=table, preset="smoke", n_clips=2).resolved()
+        probs = E.problems(cfg)
+        assert len(probs) == 2 * len(spec.datasets)
+        assert len({p["key"] for p in probs}) == len(probs)
+        if spec.task == "denoise_env":
+            assert all(5 <= p["input_snr_db"] <= 9 for p in probs)
+        if spec.task == "inpaint":
+            assert all(0.1 <= b - a <= 0.25 for p in probs for a, b in p["gaps"])
+        if spec.task == "separate":
+            assert all(p["reference"].shape[0] == 2 for p in probs)
+            assert all(np.allclose(p["reference"].sum(0), p["observation"]) for p in probs)
+
+
+def test_separation_rows_score_both_sources(tmp_path):
+    cfg = E.RunConfig(table="table4", preset="smoke", priors=("plain",), n_clips=1)
+    E.run_table(cfg, tmp_path, progress=False)
+    (row,) = E.read_rows(tmp_path)
+    assert {"sdr_piano", "sdr_drums", "sir_piano", "spectral_snr_drums", "envelope_distance_piano"} <= set(row["blind"])
+
+
+def test_figure2_convergence_numbers(tmp_path):
+    clip = dap.data.load_clip("speech", 0, duration=0.25).audio
+    res = E.convergence(clip, priors=("plain", "exp_dense"), iterations=4, monitor_every=2,
+                        prior_options={"channels": (4, 8, 16)}, precision="fp32")
+    for c in res["curves"].values():
+        assert c["iteration"] == [2, 4] and c["seconds_per_iteration"] > 0
+        assert c["best_snr"] == max(c["snr"]) and c["best_iteration"] in (2, 4)
+    fig = E.plot_convergence(res, tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 1000 and len(fig.axes) == 2
+
+
+def test_command_line_errors(capsys):
+    assert E.main(["table1", "--priors", "unet", "--preset", "smoke", "--out", "/tmp/never"]) == 2
+    assert "unknown prior" in capsys.readouterr().err
+    assert not Path("/tmp/never/rows.jsonl").exists()
