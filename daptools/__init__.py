@@ -21,10 +21,12 @@ from .priors import (DESCRIPTIONS, PRESETS, UNetConfig, UNetPrior, build_prior, 
 from .spectral import HOP, N_FFT, SAMPLE_RATE, magnitude, to_complex, to_spectrogram, to_waveform
 from .tasks import SeparationPrior, denoise, inpaint, separate, split_sources
 
+from . import experiments, harmonic  # noqa: E402  (tables, Figure 2; the harmonic prior)
+
 __version__ = "0.1.0"
 
 __all__ = [
-    "DapError", "data", "metrics", "viz", "load_audio", "save_audio", "read_audio", "resample", "peak_normalize",
+    "DapError", "data", "metrics", "viz", "experiments", "harmonic", "load_audio", "save_audio", "read_audio", "resample", "peak_normalize",
     "to_spectrogram", "to_waveform", "to_complex", "magnitude", "SAMPLE_RATE", "N_FFT", "HOP",
     "build_prior", "prior_names", "count_parameters", "receptive_field", "UNetConfig", "UNetPrior",
     "PRESETS", "DESCRIPTIONS", "fit", "FitResult", "make_scheduler", "mse", "resolve_device",
