@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 from pathlib import Path
 
 import nbformat
@@ -223,6 +224,129 @@ def check_06(rec):
     for block, shares in rec["transition_shares"].items():  # relative to the mean: groups average to about 1
         assert all(0 < s < 10 for s in shares["fitted"]), (block, shares)
     assert rec["explorer_priors"] == ["plain", "dilated", "exp", "exp_dense"]
+
+
+def _finite(*values):
+    return all(v is not None and math.isfinite(v) for v in values)
+
+
+def _table_rows(run):
+    """The runner wrote exactly one row per (clip, prior) it was asked for."""
+    pairs = [(r["clip"], r["prior"]) for r in run["rows"]]
+    assert len(pairs) == len(set(pairs)), f"duplicate rows: {pairs}"
+    assert set(pairs) == {(c, p) for c in run["expected_clips"] for p in run["priors"]}, pairs
+    for r in run["rows"]:
+        for sel in ("input", "blind", "oracle"):
+            metrics = {k: v for k, v in r[sel].items() if k != "pesq"}  # PESQ may be undefined (null)
+            assert _finite(*metrics.values()), (r["prior"], sel, r[sel])
+
+
+def check_07(rec):
+    assert rec["gaussian_by_hand_max_abs_diff"] < 1e-6  # same generator, same draw
+    # noise of std s on a clip of power P: SNR = 10 log10(P / s^2), up to the draw (0.5 s: ~0.1 dB)
+    assert abs(rec["gaussian_measured_snr_db"] - rec["gaussian_predicted_snr_db"]) < 0.5
+    lo, hi = rec["snr_range"]
+    assert abs(rec["env_by_hand_snr_db"] - rec["env_target_snr_db"]) < 1e-3
+    assert lo <= rec["env_drawn_snr_db"] <= hi and lo <= rec["runner_env_input_snr_db"] <= hi
+    assert abs(rec["env_measured_snr_db"] - rec["env_drawn_snr_db"]) < 1e-3
+    assert abs(rec["runner_env_measured_snr_db"] - rec["runner_env_input_snr_db"]) < 1e-3
+    assert rec["snr_by_hand_diff"] < 1e-6 and rec["psnr_by_hand_diff"] < 1e-6
+    live = rec["live"]
+    for key in ("input", "last", "ema", "oracle"):
+        assert _finite(live[key]["snr"], live[key]["psnr"], live[key]["si_sdr"]), (key, live[key])
+    # the oracle is the best monitored iteration and the last iteration is monitored too
+    assert live["oracle"]["snr"] >= live["last"]["snr"] - 1e-9
+    assert 1 <= live["oracle_iteration"] <= rec["iterations"]
+    # the fit's own monitoring and the metrics module agree on the decoded audio
+    assert abs(live["fit_scores"]["last"] - live["last"]["snr"]) < 1e-4
+    assert abs(live["fit_scores"]["oracle"] - live["oracle"]["snr"]) < 1e-4
+    assert _finite(live["loss_first"], live["loss_last"])
+    run = rec["table_run"]
+    _table_rows(run)
+    assert rec["clip"] in run["expected_clips"]
+    for r in run["rows"]:  # the runner built the same noisy clip the notebook fitted
+        if r["clip"] == rec["clip"]:
+            assert abs(r["input"]["snr"] - live["input"]["snr"]) < 1e-6, (r["input"], live["input"])
+
+
+def check_08(rec):
+    hop = rec["hop_seconds"]
+    assert len(rec["gaps"]) == max(1, round(rec["seconds"] * rec["gaps_per_second"]))
+    prev = 0.0
+    for (a, b), frames in zip(rec["gaps"], rec["hidden_frames"]):
+        assert 0.1 - 1e-9 <= b - a <= 0.25 + 1e-9, (a, b)  # the paper's gap lengths
+        assert prev <= a < b <= rec["seconds"], rec["gaps"]
+        prev = b
+        # the spectrogram mask hides the frames centred in the gap: the gap's length to within one hop
+        assert abs(frames * hop - (b - a)) <= hop + 1e-9, (a, b, frames)
+    assert rec["mask_by_hand_max_abs_diff"] == 0
+    assert rec["hand_vs_package_loss_max_rel_diff"] < 1e-6  # dap.inpaint is the masked forward model
+    keep = rec["keep_observed"]
+    assert keep["far_fraction"] > 0.1
+    assert keep["max_abs_diff_far"] < 1e-4, keep  # observed frames are kept exactly
+    assert rec["spectral_snr_by_hand_diff"] < 1e-6 and rec["envelope_by_hand_diff"] < 1e-6
+    live = rec["live"]
+    for key in ("observation", "raw", "last", "oracle"):
+        assert _finite(*live[key].values()), (key, live[key])
+    assert live["oracle"]["snr"] >= live["last"]["snr"] - 1e-9
+    assert abs(live["fit_scores"]["last"] - live["last"]["snr"]) < 1e-4
+    assert 1 <= live["oracle_iteration"] <= rec["iterations"]
+    run = rec["table_run"]
+    _table_rows(run)
+    for r in run["rows"]:  # same clip, same gaps, same observation as the notebook's
+        if r["clip"] == rec["clip"]:
+            assert r["gaps"] == rec["gaps"]
+            assert abs(r["input"]["spectral_snr"] - live["observation"]["spectral_snr"]) < 1e-6
+
+
+def check_09(rec):
+    assert rec["sources_sum_max_abs_diff"] < 1e-6
+    assert rec["hand_vs_package_max_abs_diff"] < 1e-6
+    demo = rec["regulariser_demo"]
+    useless, truth, binary = (demo[k] for k in ("useless: both = mixture, m = 0.5", "the truth, m = 0.5",
+                                                 "binary mask on the mixture"))
+    assert max(d["mixture error"] for d in demo.values()) < 1e-6  # all three reproduce the mixture
+    assert truth["exclusion"] < useless["exclusion"], demo  # gradient exclusion prefers the real sources
+    assert abs(useless["binariness"] - 0.25) < 1e-6 and binary["binariness"] < 1e-6
+    for perm in rec["permutation"].values():  # each estimate goes to a different source
+        assert sorted(perm) == [0, 1], rec["permutation"]
+    assert 0 <= rec["mask"]["min"] <= rec["mask"]["max"] <= 1
+    live = rec["live"]
+    assert len(live["rows"]) == 6 and {r["source"] for r in live["rows"]} == {"piano", "drums"}
+    for r in live["rows"]:
+        assert _finite(r["SDR (dB)"], r["SIR (dB)"], r["Spectral SNR (dB)"], r["Env. distance"]), r
+    assert live["fit_scores"]["oracle"] >= live["fit_scores"]["last"] - 1e-9
+    assert 1 <= live["oracle_iteration"] <= rec["iterations"]
+    _table_rows(rec["table_run"])
+    assert rec["table_run"]["rows"], "the smoke run exercises the table runner"
+
+
+def check_10(rec):
+    curves = rec["figure2"]["curves"]
+    assert set(curves) == set(rec["priors"])
+    for name, c in curves.items():
+        it, snr, secs = c["iteration"], c["snr"], c["seconds"]
+        assert len(it) == len(snr) == len(secs) and it[-1] == rec["iterations"], name
+        assert all(b > a for a, b in zip(it, it[1:])) and _finite(*snr), name
+        assert c["seconds_per_iteration"] > 0
+        assert secs == pytest.approx([i * c["seconds_per_iteration"] for i in it])
+        assert c["best_snr"] == max(snr) and c["best_iteration"] == it[snr.index(max(snr))]
+        assert 1 <= c["best_iteration"] <= rec["iterations"]
+    table = rec["figure2"]["table"]
+    assert [r["prior"] for r in table] == list(curves)
+    for r in table:
+        assert r["s / iteration"] > 0 and 1 <= r["best iteration"] <= rec["iterations"]
+        assert r["parameters"] == dap.count_parameters(dap.build_prior(r["prior"], **rec["prior_options"]))
+    batch = rec["batch_check"]
+    assert batch["max_abs_diff"] <= 1e-3 * batch["scale"] + 1e-7, batch  # vmap = independent fits
+    demo = rec["resume_demo"]
+    assert len(demo["first"]) == 1 and len(demo["second"]) == demo["expected_rows"] == 2
+    assert demo["second"][0] == demo["first"][0], "resuming must keep the finished row, not refit it"
+    gpu = rec["gpu_curves"]
+    if gpu["found"]:
+        for p in gpu["priors"]:
+            n_it, n_curve = gpu["lengths"][p]
+            assert n_it == n_curve > 0 and gpu["widths"][p] == [2], (p, gpu)
 
 
 # "01" -> check_01, ...: one function per notebook number
