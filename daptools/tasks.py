@@ -15,7 +15,7 @@ from .corruptions import GapMask
 from .fit import FitResult, fit
 from .metrics import best_permutation, snr
 from .priors import build_prior
-from .spectral import magnitude, to_spectrogram, to_waveform
+from .spectral import to_spectrogram, to_waveform
 
 
 def _clips(wav) -> torch.Tensor:
@@ -111,14 +111,22 @@ def split_sources(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return m * out[:, 0:2], (1 - m) * out[:, 2:4]
 
 
+def _magnitude(spec: torch.Tensor) -> torch.Tensor:
+    """|S| with a finite gradient at 0 (sqrt's derivative is infinite there)."""
+    return (spec.pow(2).sum(1) + 1e-8).sqrt()
+
+
 def _grad_exclusion(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Gradient exclusion (Zhang et al. 2018, used by Double-DIP and Deep Audio Prior): sources
     should rarely have edges at the same time-frequency places. a, b: (B, F, T) magnitudes."""
     total = 0
     for dim in (1, 2):
         ga, gb = torch.diff(a, dim=dim), torch.diff(b, dim=dim)
-        la = gb.abs().mean((1, 2), keepdim=True) / (ga.abs().mean((1, 2), keepdim=True) + 1e-8)
-        total = total + (torch.tanh(ga * la.sqrt()) * torch.tanh(gb / la.sqrt())).pow(2).mean((1, 2))
+        # each gradient field relative to its own mean size: scale-free, and a silent source
+        # (all-zero gradients) contributes zero instead of 0/0
+        ga = ga / (ga.abs().mean((1, 2), keepdim=True) + 1e-6)
+        gb = gb / (gb.abs().mean((1, 2), keepdim=True) + 1e-6)
+        total = total + (torch.tanh(ga) * torch.tanh(gb)).pow(2).mean((1, 2))
     return total
 
 
@@ -140,7 +148,7 @@ def separation_regularizer(observation: torch.Tensor, exclusion: float = 0.1, bi
         e1, e2 = split_sources(out)
         s = scale.to(out.device)[:, None, None]
         m = out[:, 4]
-        return (exclusion * _grad_exclusion(magnitude(e1) / s, magnitude(e2) / s)
+        return (exclusion * _grad_exclusion(_magnitude(e1) / s, _magnitude(e2) / s)
                 + binary * (m * (1 - m)).mean((1, 2))
                 + smooth * torch.diff(m, dim=2).abs().mean((1, 2)))
 
