@@ -111,7 +111,9 @@ class RunConfig:
         if self.table not in TABLES:
             raise DapError(f"unknown table {self.table!r}; choose one of {', '.join(TABLES)}")
         t, p = TABLES[self.table], get_preset(self.preset)
-        priors = tuple(self.priors or t.priors)
+        priors = tuple(t.priors if self.priors is None else self.priors)
+        if not priors:
+            raise DapError("no priors to run: give at least one (or None for the table's own)")
         bad = [x for x in priors if x not in prior_names()]
         if bad:
             raise DapError(f"unknown prior(s) {', '.join(bad)}; choose from {', '.join(prior_names())}")
@@ -129,7 +131,7 @@ def _source(cfg: RunConfig, category: str) -> str:
     """Tutorial category -> the clip set to draw from (the paper's dataset with --data paper)."""
     if cfg.data == "tutorial":
         return category
-    return "demand_traffic" if category == "noise" else PAPER_STAND_IN[category]
+    return PAPER_STAND_IN[category]  # noise -> "demand": living room and traffic, as in the paper
 
 
 def _seconds(cfg: RunConfig, category: str) -> float:

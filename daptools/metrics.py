@@ -14,6 +14,7 @@ PSNR, 10*log10(peak^2 / mean (x - x_hat)^2), scores the same input around
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import torch
@@ -135,7 +136,9 @@ def sdr_sir(references, estimates, compute_permutation: bool = True) -> dict:
     _pair(ref, est, "references and estimates")
     if np.any(np.all(ref == 0, axis=1)):
         raise DapError("a reference source is all zeros: BSS Eval needs non-silent references")
-    sdr, sir, sar, perm = mir_eval.separation.bss_eval_sources(ref, est, compute_permutation)
+    with warnings.catch_warnings():  # deprecated in mir_eval 0.8 (still the reference BSS Eval v3)
+        warnings.simplefilter("ignore", FutureWarning)
+        sdr, sir, sar, perm = mir_eval.separation.bss_eval_sources(ref, est, compute_permutation)
     return {"sdr": sdr, "sir": sir, "sar": sar, "perm": perm}
 
 

@@ -55,7 +55,10 @@ def inpaint(observation, mask: GapMask | torch.Tensor, prior="exp_dense", iterat
     """Fill known gaps: the loss sees only observed spectrogram frames (Sec. 4.2).
 
     Args:
-        observation (Tensor): waveform with the gaps (samples,) (their content is ignored).
+        observation (Tensor): waveform with the gaps (samples,). Masked frames are zeroed before
+            fitting, so the content deep inside a gap never reaches the loss; samples within half a
+            window (511 samples) of a gap edge do reach the observed frames next to it (as in the
+            paper's spectrogram-domain mask).
         mask (GapMask | Tensor): the known gaps, or a spectrogram mask broadcastable to
             (1, 1, F, T) with 1 = observed.
         keep_observed (bool): the result keeps the observed spectrogram frames and takes only
