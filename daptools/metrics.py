@@ -128,7 +128,8 @@ def sdr_sir(references, estimates, compute_permutation: bool = True) -> dict:
 
     Returns:
         dict with arrays "sdr", "sir", "sar" (ordered as the references) and "perm"
-        (estimate index for each reference).
+        (estimate index for each reference). An all-zero estimate is scored after a -160 dB
+        dither (BSS Eval rejects silent estimates), so a collapsed separation scores very low.
     """
     import mir_eval
 
@@ -136,6 +137,12 @@ def sdr_sir(references, estimates, compute_permutation: bool = True) -> dict:
     _pair(ref, est, "references and estimates")
     if np.any(np.all(ref == 0, axis=1)):
         raise DapError("a reference source is all zeros: BSS Eval needs non-silent references")
+    silent = np.all(est == 0, axis=1)
+    if silent.any():
+        # BSS Eval is undefined for an all-zero estimate; a -160 dB dither makes it computable and
+        # scores the failure as what it is (a very low SDR) instead of dropping the row
+        est = est.copy()
+        est[silent] = 1e-8 * np.random.default_rng(0).standard_normal((int(silent.sum()), est.shape[1]))
     with warnings.catch_warnings():  # deprecated in mir_eval 0.8 (still the reference BSS Eval v3)
         warnings.simplefilter("ignore", FutureWarning)
         sdr, sir, sar, perm = mir_eval.separation.bss_eval_sources(ref, est, compute_permutation)

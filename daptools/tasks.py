@@ -134,14 +134,17 @@ def _grad_exclusion(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def separation_regularizer(observation: torch.Tensor, exclusion: float = 0.1, binary: float = 0.01,
-                           smooth: float = 0.01) -> Callable:
+                           smooth: float = 0.01, balance: float = 1.0, min_share: float = 0.1) -> Callable:
     """The separation loss terms added to the mixture reconstruction.
 
     * ``exclusion`` * gradient exclusion between the magnitudes of the two estimates
       (keeps them apart: without it, s1 = s2 = mixture is a perfect fit);
     * ``binary`` * mean m(1 - m): pushes the mask towards 0/1, so each bin is owned
       by one source (Double-DIP's mask regularisation);
-    * ``smooth`` * mean |m(t+1) - m(t)|: temporal smoothness of the mask (Tian et al.).
+    * ``smooth`` * mean |m(t+1) - m(t)|: temporal smoothness of the mask (Tian et al.);
+    * ``balance`` * a hinge on each estimate's share of the energy, zero while both hold
+      at least ``min_share``: without it, one source taking everything (m = 1) is a
+      perfect, trivial fit that the other terms reward (Tian et al. restart instead).
 
     Magnitudes are divided by the observation's RMS so the weights do not depend on level.
     """
@@ -151,9 +154,13 @@ def separation_regularizer(observation: torch.Tensor, exclusion: float = 0.1, bi
         e1, e2 = split_sources(out)
         s = scale.to(out.device)[:, None, None]
         m = out[:, 4]
+        p1, p2 = e1.pow(2).mean((1, 2, 3)), e2.pow(2).mean((1, 2, 3))
+        share = p1 / (p1 + p2 + 1e-12)
+        collapse = (torch.relu(min_share - share) + torch.relu(share - (1 - min_share))) / min_share
         return (exclusion * _grad_exclusion(_magnitude(e1) / s, _magnitude(e2) / s)
                 + binary * (m * (1 - m)).mean((1, 2))
-                + smooth * torch.diff(m, dim=2).abs().mean((1, 2)))
+                + smooth * torch.diff(m, dim=2).abs().mean((1, 2))
+                + balance * collapse)
 
     return regularizer
 
@@ -174,20 +181,20 @@ def permutation_snr(reference, estimate) -> float:
 
 
 def separate(mixture, prior="exp_dense", iterations: int = 2000, seed=0, references=None,
-             exclusion: float = 0.1, binary: float = 0.01, smooth: float = 0.01,
+             exclusion: float = 0.1, binary: float = 0.01, smooth: float = 0.01, balance: float = 1.0,
              prior_options: dict | None = None, **fit_options) -> FitResult:
     """Separate a two-source mixture with two source priors and a mask prior (Sec. 4.3).
 
     Loss: mean squared error of m*s1 + (1-m)*s2 against the mixture spectrogram (relative
     to the mixture's power), plus :func:`separation_regularizer` (gradient exclusion, mask
-    binariness, mask temporal smoothness). We do not use Tian et al.'s fresh input noise or
+    binariness, mask temporal smoothness, and a hinge that stops one source taking everything). We do not use Tian et al.'s fresh input noise or
     restarts by default (``input_noise`` is available through ``fit``).
 
     Args:
         mixture (Tensor): (samples,) or (batch, samples).
         references (Tensor | None): clean sources (2, samples), only for monitoring/oracle;
             the score is the mean SNR under the best ordering of the two estimates.
-        exclusion, binary, smooth (float): regulariser weights (see above).
+        exclusion, binary, smooth, balance (float): regulariser weights (see above).
         prior_options (dict): options for each of the three U-Nets.
 
     Returns:
@@ -208,5 +215,5 @@ def separate(mixture, prior="exp_dense", iterations: int = 2000, seed=0, referen
                             to_waveform(e2, length).reshape(out.shape[0], -1)], 1)
 
     return fit(factory, spec, forward=lambda out: sum(split_sources(out)), loss=_relative_mse(spec),
-               regularizer=separation_regularizer(spec, exclusion, binary, smooth), iterations=iterations,
+               regularizer=separation_regularizer(spec, exclusion, binary, smooth, balance), iterations=iterations,
                seed=seed, reference=references, decode=decode, score=permutation_snr, **fit_options)

@@ -132,3 +132,13 @@ def test_separation_regulariser_penalises_shared_structure(speech, piano):
     hard = apart.clone()
     hard[:, 4] = (torch.rand_like(hard[:, 4]) > 0.5).float()
     assert float(binary(half)) == pytest.approx(0.25) and float(binary(hard)) == pytest.approx(0.0)
+
+
+def test_balance_term_penalises_one_source_taking_everything(speech, piano):
+    spec = dap.to_spectrogram(speech + piano)
+    reg = separation_regularizer(spec, exclusion=0.0, binary=0.0, smooth=0.0, balance=1.0)
+    s1, s2 = dap.to_spectrogram(speech), dap.to_spectrogram(piano)
+    collapsed = torch.cat([spec, s2, torch.ones_like(spec[:, :1])], 1)   # m = 1: source 2 is silent
+    shared = torch.cat([s1, s2, torch.full_like(spec[:, :1], 0.5)], 1)
+    assert float(reg(collapsed)) == pytest.approx(1.0, abs=1e-3)
+    assert float(reg(shared)) == pytest.approx(0.0, abs=1e-6)
