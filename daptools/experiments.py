@@ -356,7 +356,8 @@ def summarize(out) -> dict:
             for k, v in r[sel].items():
                 g.setdefault(k, []).append(v)
             g.setdefault("seconds", []).append(r["seconds"] if sel != "input" else 0.0)
-    summary = {"table": cfg["table"], "config": cfg, "n_rows": len(rows), "groups": [
+    summary = {"table": cfg["table"], "config": cfg, "n_rows": len(rows),
+               "fit_seconds_total": float(sum(r["seconds"] for r in rows)), "groups": [
         {"dataset": d, "prior": p, "selection": s, "n": len(next(iter(v.values()))),
          "mean": {k: _nanmean(x) for k, x in v.items()}, "std": {k: _nanstd(x) for k, x in v.items()}}
         for (d, p, s), v in sorted(groups.items())]}
@@ -384,7 +385,8 @@ def format_summary(summary: dict) -> str:
              f"{cfg['data']} data, preset {cfg['preset']}: {cfg['iterations']} iterations, "
              f"{cfg['n_clips']} clip(s) per dataset, seed {cfg['seed']}, selection {cfg['select']!r}; "
              f"mean ± std over clips. SNR is the waveform SNR (the paper's 'PSNR' column); "
-             f"oracle = iteration chosen with the clean reference (not available in real use).", ""]
+             f"oracle = iteration chosen with the clean reference (not available in real use). "
+             f"{summary['n_rows']} fits, {summary.get('fit_seconds_total', 0) / 60:.0f} min of fitting.", ""]
     by = {(g["dataset"], g["prior"], g["selection"]): g for g in summary["groups"]}
     datasets = sorted({g["dataset"] for g in summary["groups"]})
     if task == "separate":
