@@ -510,12 +510,14 @@ def _add_common(p: argparse.ArgumentParser, n_outputs: int) -> None:
     p.add_argument("-o", "--output", nargs=n_outputs, required=True, metavar="OUT",
                    help="output file(s); the format follows the extension (.wav, .flac, .ogg)")
     p.add_argument("--force", action="store_true", help="replace an existing output file (never the input)")
-    presets = ", ".join(f"{k} ({v.iterations} iterations)" for k, v in RUN_PRESETS.items())
+    presets = ", ".join(f"{k} ({v.iterations} iterations at lr {v.lr:g}, widths "
+                        f"{'/'.join(map(str, v.channels or (35, 70, 140)))})" for k, v in RUN_PRESETS.items())
     fit = p.add_argument_group("fitting")
     fit.add_argument("--prior", default="exp_dense", help=f"the prior: {', '.join(prior_names())} "
                      "(default exp_dense, the paper's)")
     fit.add_argument("--preset", default="lab", choices=list(RUN_PRESETS), help=f"run settings: {presets}; "
-                     "default lab")
+                     "default lab (minutes on a CPU; paper is the paper's full network and 2000 iterations: "
+                     "best quality, use a GPU)")
     fit.add_argument("--iterations", type=int, help="Adam steps per segment (default: the preset's)")
     fit.add_argument("--precision", choices=("auto", "fp32", "bf16"),
                      help="arithmetic: auto (bf16 where the hardware computes it natively) or fp32/bf16 "
@@ -531,7 +533,7 @@ def _add_common(p: argparse.ArgumentParser, n_outputs: int) -> None:
                      "runs out")
     adv = p.add_argument_group("for tests and experiments")
     adv.add_argument("--channels", type=_channels, metavar="W1,W2,...",
-                     help="U-Net block widths, e.g. 8,16,32 (much faster and weaker; default the paper's 35,70,140)")
+                     help="U-Net block widths, e.g. 8,16,32 (smaller is faster and weaker; default: the preset's)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or messages, only warnings and errors")
 
 

@@ -143,7 +143,8 @@ def test_segments_are_fitted_in_batches_and_joined_back_exactly(tmp_path, capsys
 
 
 @pytest.mark.parametrize("extra,expected", [
-    ([], {"iterations": 300, "precision": "auto", "lr": 1e-3}),
+    ([], {k: v for k, v in dap.get_preset("lab").fit_options().items()
+          if k in ("iterations", "precision", "lr", "prior_options")}),
     (["--preset", "paper"], {"iterations": 2000, "precision": "fp32"}),
     (["--preset", "paper", "--iterations", "7", "--precision", "bf16", "--seed", "3"],
      {"iterations": 7, "precision": "bf16", "seed": 3}),
