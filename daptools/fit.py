@@ -219,35 +219,17 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
     prec = resolve_precision(precision, dev)
     if channels_last and prec == "bf16" and dev.type == "cpu":
         channels_last = False  # bf16 + channels_last crashed the process on CPU (torch 2.14)
-    batch = observation.shape[0]
-    seeds = _seeds(seed, batch)
-    modules = _build(prior, seeds, prior_options or {})
-    in_ch = getattr(modules[0], "in_channels", 2)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    modules = [m.to(dev).train().to(memory_format=fmt) for m in modules]
-    gens = [torch.Generator().manual_seed(s) for s in seeds]
-    z = torch.stack([torch.randn(in_ch, *observation.shape[2:], generator=g) for g in gens]) * z_std
-    z = z.to(dev).contiguous(memory_format=fmt)
-    obs = observation.to(dev).float()
-    net = modules[0] if batch == 1 else _Stacked(modules)
+    seeds = _seeds(seed, observation.shape[0])
+    modules, net, z, gens = _setup(prior, observation, seeds, prior_options or {}, dev, fmt, z_std)
     run = torch.compile(net) if compile else net
-    params = list(net.parameters())
-    opt = torch.optim.Adam(params, lr=lr)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = make_scheduler(opt, schedule, iterations)
     forward = forward or (lambda out: out)
-    score = score or _snr_score
-    ref = None if reference is None else torch.as_tensor(reference)
-    if ref is not None and batch == 1 and (ref.ndim == 1 or ref.shape[0] != 1):
-        ref = ref[None]  # one problem given without its batch axis
-
-    losses = torch.zeros(iterations, batch, device=dev)
+    obs = observation.to(dev).float()
+    track = _Tracker(len(seeds), ema, reference, decode, score or _snr_score, dev)
+    losses = torch.zeros(iterations, len(seeds), device=dev)
     lrs = np.zeros(iterations)
-    mon_it, mon_score = [], []
-    best = np.full(batch, -np.inf)
-    best_it = np.zeros(batch, dtype=int)
-    best_out = None
-    ema_out = None
-    last = None
     bar = tqdm(total=iterations, disable=not progress, desc=f"fit {getattr(modules[0], 'name', '')}".strip(),
                leave=False)
     start, overhead = time.perf_counter(), 0.0
@@ -257,8 +239,7 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
             noise = torch.stack([torch.randn(z.shape[1:], generator=g) for g in gens]).to(dev)
             zin = z + input_noise * noise.contiguous(memory_format=fmt)
         with autocast(dev, prec):
-            out = run(zin)
-        out = out.float()
+            out = run(zin).float()
         per = loss(forward(out), obs)
         if regularizer is not None:
             per = per + regularizer(out)
@@ -268,31 +249,16 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
         lrs[it] = opt.param_groups[0]["lr"]
         if sched is not None:
             sched.step()
-        last = out.detach()
         losses[it] = per.detach()
-        if ema:
-            ema_out = last.clone() if ema_out is None else ema_out.mul_(ema).add_(last, alpha=1 - ema)
         done = it + 1
-        if ref is not None and (done % monitor_every == 0 or done == iterations):
-            t_mon = time.perf_counter()
-            s = _scores(score, ref, decode(last.cpu()))
-            mon_it.append(done)
-            mon_score.append(s)
-            better = s > best
-            if better.any():
-                best_out = last.clone() if best_out is None else torch.where(
-                    torch.as_tensor(better, device=dev)[:, None, None, None], last, best_out)
-                best[better], best_it[better] = s[better], done
-            overhead += time.perf_counter() - t_mon
+        overhead += track.update(out.detach(), done, done % monitor_every == 0 or done == iterations)
         bar.update(1)
         if callback is not None and (done % every == 0 or done == iterations):
-            info = {"iteration": done, "loss": losses[:done].cpu().numpy(), "output": last, "lr": lrs[it],
-                    "score": np.array(mon_score) if mon_score else None,
-                    "score_iteration": np.array(mon_it)}
             if progress:
                 bar.set_postfix(loss=f"{float(per.detach().sum()):.4g}")
             t_cb = time.perf_counter()
-            stop = callback(info)
+            stop = callback({"iteration": done, "loss": losses[:done].cpu().numpy(), "output": track.last,
+                             "lr": lrs[it], **track.curve()})
             overhead += time.perf_counter() - t_cb
             if stop:
                 iterations = done
@@ -301,25 +267,73 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start - overhead  # fitting only: monitoring and callbacks excluded
     bar.close()
-
-    candidates = {"last": last.cpu()}
-    if ema_out is not None:
-        candidates["ema"] = ema_out.cpu()
-    if best_out is not None:
-        candidates["oracle"] = best_out.cpu()
-    scores = {}
-    if ref is not None:
-        scores = {k: _scores(score, ref, decode(v)) for k, v in candidates.items()}
-    nets = [m.cpu() for m in modules] if batch == 1 else [net.unstack(i, modules[0]).cpu() for i in range(batch)]
+    candidates = track.candidates()
     history = {"iteration": np.arange(1, iterations + 1), "loss": losses[:iterations].cpu().numpy(),
                "lr": lrs[:iterations]}
-    if mon_it:
-        history["monitor_iteration"] = np.array(mon_it)
-        history["score"] = np.array(mon_score)
+    if track.mon_it:
+        history["monitor_iteration"], history["score"] = np.array(track.mon_it), np.array(track.mon_score)
+    nets = [modules[0].cpu()] if len(seeds) == 1 else [net.unstack(i, modules[0]).cpu() for i in range(len(seeds))]
     return FitResult(output=candidates[select], candidates=candidates, selection=select, history=history,
                      seconds=seconds, seconds_per_iteration=seconds / iterations, device=str(dev),
-                     precision=prec, iterations=iterations, scores=scores,
-                     best_iteration=best_it if best_out is not None else None, decode=decode, nets=nets)
+                     precision=prec, iterations=iterations, scores=track.final_scores(candidates),
+                     best_iteration=track.best_it if "oracle" in candidates else None, decode=decode, nets=nets)
+
+
+def _setup(prior, observation, seeds, prior_options, dev, fmt, z_std):
+    """The networks (one per problem, stacked for vmap when several), z drawn once, the noise generators."""
+    modules = [m.to(dev).train().to(memory_format=fmt) for m in _build(prior, seeds, prior_options)]
+    in_ch = getattr(modules[0], "in_channels", 2)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    z = torch.stack([torch.randn(in_ch, *observation.shape[2:], generator=g) for g in gens]) * z_std
+    net = modules[0] if len(seeds) == 1 else _Stacked(modules)
+    return modules, net, z.to(dev).contiguous(memory_format=fmt), gens
+
+
+class _Tracker:
+    """The candidates of each problem: the last output, its running average (EMA) and, with a
+    reference, the oracle (the monitored output with the best score against the clean signal)."""
+
+    def __init__(self, batch, ema, reference, decode, score, dev):
+        self.ema, self.decode, self.score, self.dev = ema, decode, score, dev
+        self.ref = None if reference is None else torch.as_tensor(reference)
+        if self.ref is not None and batch == 1 and (self.ref.ndim == 1 or self.ref.shape[0] != 1):
+            self.ref = self.ref[None]  # one problem given without its batch axis
+        self.last = self.ema_out = self.best_out = None
+        self.best = np.full(batch, -np.inf)
+        self.best_it = np.zeros(batch, dtype=int)
+        self.mon_it, self.mon_score = [], []
+
+    def update(self, out, iteration: int, monitor: bool) -> float:
+        """Record a step's output; returns the seconds spent scoring it against the reference."""
+        self.last = out
+        if self.ema:
+            self.ema_out = out.clone() if self.ema_out is None else self.ema_out.mul_(self.ema).add_(
+                out, alpha=1 - self.ema)
+        if self.ref is None or not monitor:
+            return 0.0
+        t = time.perf_counter()
+        s = _scores(self.score, self.ref, self.decode(out.cpu()))
+        self.mon_it.append(iteration)
+        self.mon_score.append(s)
+        better = s > self.best
+        if better.any():
+            self.best_out = out.clone() if self.best_out is None else torch.where(
+                torch.as_tensor(better, device=self.dev)[:, None, None, None], out, self.best_out)
+            self.best[better], self.best_it[better] = s[better], iteration
+        return time.perf_counter() - t
+
+    def curve(self) -> dict:
+        return {"score": np.array(self.mon_score) if self.mon_score else None,
+                "score_iteration": np.array(self.mon_it)}
+
+    def candidates(self) -> dict:
+        found = {"last": self.last, "ema": self.ema_out, "oracle": self.best_out}
+        return {k: v.cpu() for k, v in found.items() if v is not None}
+
+    def final_scores(self, candidates) -> dict:
+        if self.ref is None:
+            return {}
+        return {k: _scores(self.score, self.ref, self.decode(v)) for k, v in candidates.items()}
 
 
 def _snr_score(reference, estimate) -> float:
