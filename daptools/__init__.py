@@ -9,7 +9,7 @@ Design of Deep Priors for Unsupervised Audio Restoration" (Interspeech 2021).
     result = dap.denoise(noisy, prior="exp_dense", iterations=2000)
     dap.save_audio("denoised.wav", result.audio)
 """
-from . import data, metrics, viz
+from . import metrics
 from ._checks import DapError
 from .audio import load_audio, peak_normalize, read_audio, resample, save_audio
 from .corruptions import GapMask, add_gaussian_noise, add_noise_at_snr, apply_gaps, mix, random_gaps
@@ -21,9 +21,17 @@ from .priors import (DESCRIPTIONS, PRESETS, UNetConfig, UNetPrior, build_prior, 
 from .spectral import HOP, N_FFT, SAMPLE_RATE, magnitude, to_complex, to_spectrogram, to_waveform
 from .tasks import SeparationPrior, denoise, inpaint, separate, split_sources
 
-from . import experiments, harmonic  # noqa: E402  (tables, Figure 2; the harmonic prior)
-
 __version__ = "0.1.0"
+
+_LAZY = ("data", "viz", "experiments", "harmonic", "bench", "cli", "segments")
+
+
+def __getattr__(name):
+    # submodules imported on first use (PEP 562): `python -m daptools.data` then runs cleanly
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'daptools' has no attribute {name!r}")
 
 __all__ = [
     "DapError", "data", "metrics", "viz", "experiments", "harmonic", "load_audio", "save_audio", "read_audio", "resample", "peak_normalize",
