@@ -26,15 +26,18 @@ def main(folder: str) -> None:
         print(f"Command: `{cmd}`\n")
     for path in sorted(root.glob("*/figure2.json")):
         fig = json.loads(path.read_text())
-        print(f"## Figure 2 analogue ({path.parent})\n")
-        print(f"Clip {fig.get('clip')}, noisy SNR {fig['noisy_snr']:.2f} dB, {fig['iterations']} iterations.\n")
-        print("| prior | s/iteration | best SNR (dB, oracle) | at iteration | seconds to best | last SNR (blind) |")
-        print("|---|---|---|---|---|---|")
-        for prior, c in fig["curves"].items():
-            print(f"| {prior} | {c['seconds_per_iteration']:.2f} | {c['best_snr']:.2f} | {c['best_iteration']} | "
-                  f"{c['seconds_to_best']:.0f} | {c['snr'][-1]:.2f} |")
-        print(f"\n![Figure 2]({path.parent.relative_to(root.parent)}/figure2.png)\n")
-
+        print(f"## Figure 2 analogue ({path.parent.name}, preset {fig['preset']})\n")
+        print("| clip | prior | ms/iteration | best SNR (dB, oracle) | at iteration | seconds to best | "
+              "last SNR (blind) | noisy SNR |")
+        print("|---|---|---|---|---|---|---|---|")
+        for run in fig["runs"]:
+            for prior, c in run["curves"].items():
+                print(f"| {run['clip']} | {prior} | {c['seconds_per_iteration'] * 1000:.0f} | {c['best_snr']:.2f} | "
+                      f"{c['best_iteration']} | {c['seconds_to_best']:.0f} | {c['snr'][-1]:.2f} | "
+                      f"{run['noisy_snr']:.2f} |")
+        for png in sorted(path.parent.glob("figure2_*.png")):
+            print(f"\n![{png.stem}]({png.relative_to(root.parent)})")
+        print()
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "docs/results")
