@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import warnings
+
 import torch
 import torch.nn as nn
 
@@ -214,6 +216,27 @@ def separate(mixture, prior="exp_dense", iterations: int = 2000, seed=0, referen
         return torch.stack([to_waveform(e1, length).reshape(out.shape[0], -1),
                             to_waveform(e2, length).reshape(out.shape[0], -1)], 1)
 
-    return fit(factory, spec, forward=lambda out: sum(split_sources(out)), loss=_relative_mse(spec),
-               regularizer=separation_regularizer(spec, exclusion, binary, smooth, balance), iterations=iterations,
-               seed=seed, reference=references, decode=decode, score=permutation_snr, **fit_options)
+    result = fit(factory, spec, forward=lambda out: sum(split_sources(out)), loss=_relative_mse(spec),
+                 regularizer=separation_regularizer(spec, exclusion, binary, smooth, balance),
+                 iterations=iterations, seed=seed, reference=references, decode=decode,
+                 score=permutation_snr, **fit_options)
+    for i, share in enumerate(source_shares(result.output).tolist()):
+        if min(share, 1 - share) < COLLAPSE_SHARE:
+            warnings.warn(f"separate: clip {i}: one estimate holds {100 * max(share, 1 - share):.0f} % of the "
+                          f"energy (the mask collapsed); rerun with another seed", stacklevel=2)
+    return result
+
+
+# below this share of the energy, one estimate counts as collapsed (see :func:`separate`)
+COLLAPSE_SHARE = 0.05
+
+
+def source_shares(output: torch.Tensor) -> torch.Tensor:
+    """Share of the energy held by the first estimate, per clip: (B, 5, F, T) -> (B,).
+
+    A blind check (no reference): near 0 or 1 means one source took everything. The mask's
+    sigmoid then saturates and its gradient vanishes, so the fit rarely recovers; ``separate``
+    warns when a share is below ``COLLAPSE_SHARE``."""
+    e1, e2 = split_sources(output.detach().float())
+    p1, p2 = e1.pow(2).mean((1, 2, 3)), e2.pow(2).mean((1, 2, 3))
+    return p1 / (p1 + p2 + 1e-12)
