@@ -21,7 +21,10 @@ def main(folder: str) -> None:
         summary = json.loads(path.read_text())
         cfg = summary["config"]
         cmd = (f"python -m daptools.experiments {cfg['table']} --preset {cfg['preset']} --data {cfg['data']} "
-               f"--clips {cfg['n_clips']} --seed {cfg['seed']} --out {path.parent}")
+               f"--clips {cfg['n_clips']} --iterations {cfg['iterations']} --seed {cfg['seed']} "
+               + (f"--duration {cfg['duration']} " if cfg.get("duration") else "")
+               + f"--priors {','.join(cfg['priors'])} --datasets {','.join(cfg['datasets'])} "
+               + f"--precision {cfg['precision']} --out {path.parent}")
         print(format_summary(summary))
         print(f"Command: `{cmd}`\n")
     for path in sorted(root.glob("*/figure2.json")):
