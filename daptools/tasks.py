@@ -5,9 +5,8 @@ into audio; the optimisation is always the same loop.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import warnings
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -156,8 +155,7 @@ def separation_regularizer(observation: torch.Tensor, exclusion: float = 0.1, bi
         e1, e2 = split_sources(out)
         s = scale.to(out.device)[:, None, None]
         m = out[:, 4]
-        p1, p2 = e1.pow(2).mean((1, 2, 3)), e2.pow(2).mean((1, 2, 3))
-        share = p1 / (p1 + p2 + 1e-12)
+        share = _energy_share(e1, e2)
         collapse = (torch.relu(min_share - share) + torch.relu(share - (1 - min_share))) / min_share
         return (exclusion * _grad_exclusion(_magnitude(e1) / s, _magnitude(e2) / s)
                 + binary * (m * (1 - m)).mean((1, 2))
@@ -237,6 +235,10 @@ def source_shares(output: torch.Tensor) -> torch.Tensor:
     A blind check (no reference): near 0 or 1 means one source took everything. The mask's
     sigmoid then saturates and its gradient vanishes, so the fit rarely recovers; ``separate``
     warns when a share is below ``COLLAPSE_SHARE``."""
-    e1, e2 = split_sources(output.detach().float())
+    return _energy_share(*split_sources(output))
+
+
+def _energy_share(e1: torch.Tensor, e2: torch.Tensor) -> torch.Tensor:
+    """Share of the energy in e1, per clip (the balance hinge and the collapse warning use it)."""
     p1, p2 = e1.pow(2).mean((1, 2, 3)), e2.pow(2).mean((1, 2, 3))
     return p1 / (p1 + p2 + 1e-12)

@@ -42,5 +42,6 @@ def main(folder: str) -> None:
             print(f"\n![{png.stem}]({png.relative_to(root.parent)})")
         print()
 
+
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "docs/results")
