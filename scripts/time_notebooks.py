@@ -82,6 +82,7 @@ def main(argv=None) -> int:
                 entry["smoke_seconds"] = run(path, True, Path(tmp))
                 if not args.smoke_only:
                     entry["default_seconds"] = run(path, False, Path(tmp))
+                    entry.pop("default_estimate", None)  # a measurement replaces any estimate
             except Exception as exc:  # noqa: BLE001 - report every notebook, then fail at the end
                 print(f"{path.name}: FAILED: {str(exc).strip().splitlines()[-1] if str(exc).strip() else exc!r}",
                       file=sys.stderr)
