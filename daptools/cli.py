@@ -34,6 +34,7 @@ import contextlib
 import importlib
 import os
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -338,6 +339,8 @@ def run_batches(solve, items: list, args, iterations: int, label: str) -> list:
             seen = [0]
 
             def progress(info, seen=seen):
+                if _interrupted[0]:  # Ctrl-C seen but its KeyboardInterrupt was swallowed somewhere: stop here
+                    raise KeyboardInterrupt
                 bar.update(info["iteration"] - seen[0])
                 seen[0] = info["iteration"]
 
@@ -581,6 +584,16 @@ def _fail(message: str) -> int:
     return 2
 
 
+# set by the Ctrl-C handler: Python can swallow a KeyboardInterrupt that lands in a finaliser or a
+# callback of a C library, so the fitting loop's progress callback raises it again
+_interrupted = [False]
+
+
+def _on_interrupt(signum, frame):
+    _interrupted[0] = True
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     """Run the command line.
 
@@ -591,6 +604,10 @@ def main(argv=None) -> int:
         int: exit status: 0 done, 2 bad input or options (one line on stderr), 130 interrupted.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
+    _interrupted[0] = False
+    previous = None
+    with contextlib.suppress(ValueError):  # only the main thread may set a handler
+        previous = signal.signal(signal.SIGINT, _on_interrupt)
     try:
         if argv and argv[0] in PASSTHROUGH:
             return _passthrough(argv[0], argv[1:])
@@ -611,3 +628,6 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("daptools: interrupted; no output was written", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
