@@ -235,7 +235,7 @@ def source_shares(output: torch.Tensor) -> torch.Tensor:
     A blind check (no reference): near 0 or 1 means one source took everything. The mask's
     sigmoid then saturates and its gradient vanishes, so the fit rarely recovers; ``separate``
     warns when a share is below ``COLLAPSE_SHARE``."""
-    return _energy_share(*split_sources(output))
+    return _energy_share(*split_sources(output.detach().float()))
 
 
 def _energy_share(e1: torch.Tensor, e2: torch.Tensor) -> torch.Tensor:
