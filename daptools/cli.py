@@ -311,7 +311,9 @@ def _fit_options(args) -> dict:
         opts["iterations"] = args.iterations
     if args.precision is not None:
         opts["precision"] = args.precision
-    opts.update(prior=args.prior, seed=args.seed, device=args.device, progress=False)
+    opts.update(prior=args.prior, seed=args.seed, device=args.device, progress=False, select=args.select)
+    if args.select != "auto":
+        opts.pop("stopping", None)
     if args.channels:
         opts["prior_options"] = {"channels": args.channels}
     return opts
@@ -324,7 +326,8 @@ def run_batches(solve, items: list, args, iterations: int, label: str) -> list:
         solve (callable): ``solve(batch_of_items, callback) -> Tensor (b, ..., samples)``; the
             callback is :func:`daptools.fit`'s ``callback`` (reads ``info["iteration"]``).
         items (list): what to fit.
-        iterations (int): iterations per fit (the bar counts iterations of all batches).
+        iterations (int): the most iterations per fit (the bar counts iterations of all batches; as
+            fits end early, it re-estimates the total from the iterations the finished ones took).
         label (str): progress bar label.
 
     Returns:
@@ -333,9 +336,9 @@ def run_batches(solve, items: list, args, iterations: int, label: str) -> list:
     batches = [items[i:i + args.batch] for i in range(0, len(items), args.batch)]
     bar = tqdm(total=iterations * len(batches), desc=label, unit="it", disable=args.quiet, file=sys.stderr,
                dynamic_ncols=True, leave=True)
-    results = []
+    results, used = [], []
     try:
-        for batch in batches:
+        for k, batch in enumerate(batches):
             seen = [0]
 
             def progress(info, seen=seen):
@@ -345,6 +348,11 @@ def run_batches(solve, items: list, args, iterations: int, label: str) -> list:
                 seen[0] = info["iteration"]
 
             results.extend(solve(batch, progress))
+            used.append(seen[0])
+            # the blind rule ends most fits early: expect the batches to come to need what the finished ones
+            # needed on average, so the bar's remaining-time estimate follows
+            bar.total = bar.n + round(np.mean(used)) * (len(batches) - k - 1)
+            bar.refresh()
     finally:
         bar.close()
     return results
@@ -417,8 +425,11 @@ def _start(args) -> tuple[Recording, list[Path], dict]:
 
 def _announce(args, rec: Recording, opts: dict, plan) -> None:
     seg = f"{len(plan)} segment{'s' * (len(plan) > 1)} of {plan.size / SAMPLE_RATE:.2f} s"
-    _say(args, f"{rec.describe()} -> mono, 16 kHz for the prior; {seg}; {args.prior}, {opts['iterations']} "
-               f"iteration{'s' * (opts['iterations'] != 1)} on {resolve_device(args.device).type}")
+    n = opts["iterations"]
+    its = f"up to {n} iterations each, stopped blindly" if args.select == "auto" else \
+        f"{n} iteration{'s' * (n != 1)}"
+    _say(args, f"{rec.describe()} -> mono, 16 kHz for the prior; {seg}; {args.prior}, {its} on "
+               f"{resolve_device(args.device).type}")
 
 
 def _finish(args, rec: Recording, outputs, waves, started: float) -> int:
@@ -521,7 +532,12 @@ def _add_common(p: argparse.ArgumentParser, n_outputs: int) -> None:
     fit.add_argument("--preset", default="lab", choices=list(RUN_PRESETS), help=f"run settings: {presets}; "
                      "default lab (minutes on a CPU; paper is the paper's full network and 2000 iterations: "
                      "best quality, use a GPU)")
-    fit.add_argument("--iterations", type=int, help="Adam steps per segment (default: the preset's)")
+    fit.add_argument("--iterations", type=int, help="the most Adam steps per segment (default: the preset's); "
+                     "with --select auto each segment stops by itself when its output stops improving")
+    fit.add_argument("--select", default="auto", choices=("auto", "last", "ema"),
+                     help="which iterate to keep: auto (default: a blind rule watches the output, keeps its best "
+                          "iterate and ends the fit there), last (run all --iterations, keep the last), ema "
+                          "(run all, keep the running average)")
     fit.add_argument("--precision", choices=("auto", "fp32", "bf16"),
                      help="arithmetic: auto (bf16 where the hardware computes it natively) or fp32/bf16 "
                           "(default: the preset's; lab: auto, paper: fp32)")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 import torch
 
@@ -49,8 +50,14 @@ def cpu_supports_bf16() -> bool:
     return any(f in flags for f in (" avx512_bf16", " amx_bf16"))
 
 
+# what "auto" means on the CPU, overridden: "bf16" makes a CPU without native bf16 take the bf16
+# path (to test it there: the suite's cheap numeric tests run this way too), "fp32" turns it off
+AUTO_PRECISION_ENV = "DAPTOOLS_AUTO_PRECISION"
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``"auto"`` -> "bf16" on CPUs that compute bf16 natively (AVX512-BF16 or AMX), else "fp32".
+    """``"auto"`` -> "bf16" on CPUs that compute bf16 natively (AVX512-BF16 or AMX), else "fp32"
+    (the environment variable ``DAPTOOLS_AUTO_PRECISION=bf16|fp32`` overrides the CPU's choice).
     Explicit "fp32" / "bf16" are checked and returned.
 
     Measured, not assumed (docs/performance.md): on a CPU without native bf16, oneDNN
@@ -63,6 +70,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision != "auto":
         return precision
     if device.type == "cpu":
+        forced = os.environ.get(AUTO_PRECISION_ENV, "").strip().lower()
+        if forced:
+            if forced not in ("fp32", "bf16"):
+                raise DapError(f"{AUTO_PRECISION_ENV}={forced!r}: set it to bf16 or fp32, or unset it")
+            return forced
         return "bf16" if cpu_supports_bf16() else "fp32"
     return "fp32"
 

@@ -98,7 +98,8 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     precision: str | None = None
-    select: str = "last"
+    select: str = "auto"
+    full_budget: bool = False
     batch: int | None = None
     data: str = "tutorial"
     noise_std: float = 0.1
@@ -123,7 +124,7 @@ class RunConfig:
                        duration=self.duration or p.duration, priors=priors,
                        datasets=tuple(self.datasets or t.datasets), precision=self.precision or p.precision,
                        extra={"lr": p.lr, "schedule": p.schedule, "prior_options": p.prior_options(),
-                              **self.extra})
+                              "stopping": p.stopping, **self.extra})
 
 
 # ------------------------------------------------------------------ problems
@@ -225,7 +226,7 @@ def _solve(task: str, batch: list[dict], prior: str, cfg: RunConfig, device: str
     ref = torch.stack([p["reference"] for p in batch])
     opts = dict(iterations=cfg.iterations, seed=cfg.seed, device=device, precision=cfg.precision, lr=cfg.extra["lr"],
                 schedule=cfg.extra["schedule"], select=cfg.select, progress=False,
-                prior_options=cfg.extra["prior_options"])
+                prior_options=cfg.extra["prior_options"], stopping=_stopping(cfg))
     if task in ("denoise", "denoise_env"):
         return denoise(obs, prior=prior, reference=ref, **opts)
     if task == "inpaint":
@@ -236,15 +237,27 @@ def _solve(task: str, batch: list[dict], prior: str, cfg: RunConfig, device: str
                     **opts)
 
 
+def _stopping(cfg: RunConfig) -> dict | None:
+    """The blind rule's settings: the preset's, and with ``full_budget`` it keeps fitting to the
+    budget after choosing (so "last" and "oracle" cover all of it)."""
+    if cfg.select != "auto":
+        return None
+    return {**(cfg.extra.get("stopping") or {}), "halt": not cfg.full_budget}
+
+
 def _row(cfg, task, p, prior, res, b, seconds) -> dict:
-    blind = res.candidates[cfg.select][b:b + 1]
+    def scored(name):
+        return score(task, p["reference"], res.decode(res.candidates[name][b:b + 1])[0])
+
     row = {"table": cfg.table, "task": task, "dataset": p["dataset"], "clip": p["key"], "prior": prior,
            "seed": cfg.seed, "iterations": res.iterations, "device": res.device, "precision": res.precision,
-           "seconds": seconds, "selection": cfg.select,
-           "input": _baseline(task, p),
-           "blind": score(task, p["reference"], res.decode(blind)[0])}
+           "seconds": seconds, "selection": cfg.select, "input": _baseline(task, p), "blind": scored(cfg.select)}
+    if cfg.select != "last":
+        row["last"] = scored("last")  # the last iterate of the fit, beside the chosen one
+    if res.auto_iteration is not None:
+        row["auto_iteration"], row["stop_iteration"] = int(res.auto_iteration[b]), int(res.stop_iteration[b])
     if "oracle" in res.candidates:
-        row["oracle"] = score(task, p["reference"], res.decode(res.candidates["oracle"][b:b + 1])[0])
+        row["oracle"] = scored("oracle")
         row["oracle_iteration"] = int(res.best_iteration[b])
     for k in ("input_snr_db", "noise", "gaps"):
         if k in p:
@@ -347,7 +360,7 @@ def summarize(out) -> dict:
     groups: dict = {}
     seen_inputs = set()
     for r in rows:
-        for sel in ("input", "blind", "oracle"):
+        for sel in ("input", "blind", "last", "oracle"):
             if sel not in r or (sel == "input" and r["clip"] in seen_inputs):
                 continue
             if sel == "input":
@@ -356,6 +369,9 @@ def summarize(out) -> dict:
             for k, v in r[sel].items():
                 g.setdefault(k, []).append(v)
             g.setdefault("seconds", []).append(r["seconds"] if sel != "input" else 0.0)
+            used = {"blind": r.get("stop_iteration", r["iterations"]), "last": r["iterations"],
+                    "oracle": r.get("oracle_iteration", 0)}
+            g.setdefault("iterations", []).append(used.get(sel, 0))
     summary = {"table": cfg["table"], "config": cfg, "n_rows": len(rows),
                "fit_seconds_total": float(sum(r["seconds"] for r in rows)), "groups": [
         {"dataset": d, "prior": p, "selection": s, "n": len(next(iter(v.values()))),
@@ -381,11 +397,16 @@ def format_summary(summary: dict) -> str:
     cfg = summary["config"]
     task = TABLES[cfg["table"]].task
     cols = PAPER_COLUMNS[task]
+    select = cfg.get("select", "last")
+    budget = (f"at most {cfg['iterations']} iterations, stopped by the blind rule"
+              + (" (which chose; the fit went on to the budget so that last and oracle cover it)"
+                 if cfg.get("full_budget") else "") if select == "auto" else f"{cfg['iterations']} iterations")
     lines = [f"## {TABLES[cfg['table']].title}", "",
-             f"{cfg['data']} data, preset {cfg['preset']}: {cfg['iterations']} iterations, "
-             f"{cfg['n_clips']} clip(s) per dataset, seed {cfg['seed']}, selection {cfg['select']!r}; "
+             f"{cfg['data']} data, preset {cfg['preset']}: {budget}, "
+             f"{cfg['n_clips']} clip(s) per dataset, seed {cfg['seed']}, blind selection {select!r}; "
              f"mean ± std over clips. SNR is the waveform SNR (the paper's 'PSNR' column); "
-             f"oracle = iteration chosen with the clean reference (not available in real use). "
+             f"oracle = iteration chosen with the clean reference (not available in real use); "
+             f"its = iterations fitted (blind), the last iteration, or the oracle's iteration. "
              f"{summary['n_rows']} fits, {summary.get('fit_seconds_total', 0) / 60:.0f} min of fitting.", ""]
     by = {(g["dataset"], g["prior"], g["selection"]): g for g in summary["groups"]}
     datasets = sorted({g["dataset"] for g in summary["groups"]})
@@ -396,11 +417,12 @@ def format_summary(summary: dict) -> str:
     else:
         header = [f"{d}: {m}" for d in datasets for m in cols.get(d, METRICS[task])]
         keys = [(d, m) for d in datasets for m in cols.get(d, METRICS[task])]
-    lines += ["| prior | selection | n | " + " | ".join(header) + " | s/clip |",
-              "|---|---|---|" + "---|" * (len(header) + 1)]
+    lines += ["| prior | selection | n | " + " | ".join(header) + " | its | s/clip |",
+              "|---|---|---|" + "---|" * (len(header) + 2)]
+    labels = {"input": "input", "blind": f"blind ({select})", "last": "last iterate (blind)", "oracle": "oracle"}
     for prior in ["(input)"] + list(cfg["priors"]):
-        for sel in (("input",) if prior == "(input)" else ("blind", "oracle")):
-            cells, n, secs = [], 0, []
+        for sel in (("input",) if prior == "(input)" else ("blind", "last", "oracle")):
+            cells, n, secs, its = [], 0, [], []
             for k in keys:
                 d, m = (datasets[0], k) if task == "separate" else k
                 g = by.get((d, prior, sel))
@@ -409,11 +431,13 @@ def format_summary(summary: dict) -> str:
                     continue
                 n = max(n, g["n"])
                 secs.append(g["mean"]["seconds"])
+                its.append(g["mean"].get("iterations", float("nan")))
                 cells.append(f"{g['mean'][m]:.2f} ± {g['std'][m]:.2f}")
             if n:
                 name = DESCRIPTIONS.get(prior, prior)
-                lines.append(f"| {name} | {sel} | {n} | " + " | ".join(cells) +
-                             f" | {np.mean(secs):.0f} |")
+                it_cell = "–" if sel == "input" or not np.isfinite(np.mean(its)) else f"{np.mean(its):.0f}"
+                lines.append(f"| {name} | {labels[sel]} | {n} | " + " | ".join(cells) +
+                             f" | {it_cell} | {np.mean(secs):.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -437,14 +461,20 @@ def convergence(clip: torch.Tensor, priors=("plain", "exp_dense", "harmonic"), i
     noisy = add_gaussian_noise(clip, noise_std, seed=seed)
     out = {"noisy_snr": M.snr(clip, noisy), "iterations": iterations, "curves": {}}
     for prior in priors:
+        stopping = {**(fit_options.pop("stopping", None) or {}), "halt": False}  # whole curves; mark the stop
         res = denoise(noisy, prior=prior, iterations=iterations, seed=seed, reference=clip, device=device,
-                      precision=precision, monitor_every=monitor_every, progress=False, **fit_options)
+                      precision=precision, monitor_every=monitor_every, progress=False, select="auto",
+                      stopping=stopping, **fit_options)
         it = res.history["monitor_iteration"]
         snr = res.history["score"][:, 0]
         k = int(np.argmax(snr))
         out["curves"][prior] = {"iteration": it.tolist(), "seconds": (it * res.seconds_per_iteration).tolist(),
                                 "snr": snr.tolist(), "best_snr": float(snr[k]), "best_iteration": int(it[k]),
                                 "seconds_to_best": float(it[k] * res.seconds_per_iteration),
+                                "auto_snr": float(res.scores["auto"][0]), "auto_iteration": int(res.auto_iteration[0]),
+                                "stop_iteration": int(res.stop_iteration[0]),
+                                "stat_iteration": res.history["stat_iteration"].tolist(),
+                                "stat": res.history["stat"][:, 0].tolist(),
                                 "seconds_per_iteration": res.seconds_per_iteration, "device": res.device,
                                 "precision": res.precision}
     return out
@@ -459,8 +489,13 @@ def plot_convergence(result: dict, path=None):
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
     for prior, c in result["curves"].items():
-        axes[0].plot(c["iteration"], c["snr"], label=DESCRIPTIONS.get(prior, prior))
+        line, = axes[0].plot(c["iteration"], c["snr"], label=DESCRIPTIONS.get(prior, prior))
         axes[1].plot(c["seconds"], c["snr"], label=DESCRIPTIONS.get(prior, prior))
+        if "stop_iteration" in c:  # where the blind rule stopped, and the quality of what it chose
+            axes[0].plot(c["stop_iteration"], c["auto_snr"], "v", color=line.get_color(), ms=7)
+            axes[1].plot(c["stop_iteration"] * c["seconds_per_iteration"], c["auto_snr"], "v",
+                         color=line.get_color(), ms=7)
+    axes[0].plot([], [], "kv", ls="none", label="blind stop (auto)")
     for ax, xl in zip(axes, ("iteration", f"seconds ({next(iter(result['curves'].values()))['device']})")):
         ax.axhline(result["noisy_snr"], color="grey", ls="--", lw=1, label="noisy input")
         ax.set_xlabel(xl)
@@ -491,7 +526,11 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--precision", choices=["auto", "fp32", "bf16"])
-    ap.add_argument("--select", default="last", choices=["last", "ema"], help="blind selection")
+    ap.add_argument("--select", default="auto", choices=["auto", "last", "ema"],
+                    help="blind selection (default auto: the blind stopping rule chooses and ends each fit)")
+    ap.add_argument("--full-budget", action="store_true",
+                    help="with --select auto: keep fitting to the budget after the rule chose, so the table "
+                         "also shows the last iterate and the oracle over the whole budget (slower)")
     ap.add_argument("--batch", type=int, help="clips fitted together (default 8 on a GPU, 1 on the CPU)")
     ap.add_argument("--max-rows", type=int, help="stop after this many new rows (resume later)")
     return ap
@@ -502,6 +541,7 @@ def _table_config(args, table: str) -> RunConfig:
     return RunConfig(table=table, preset=args.preset, iterations=args.iterations, n_clips=args.clips,
                      duration=args.duration, priors=split(args.priors), datasets=split(args.datasets),
                      seed=args.seed, device=args.device, precision=args.precision, select=args.select,
+                     full_budget=args.full_budget,
                      batch=args.batch, data=args.data)
 
 
@@ -517,7 +557,8 @@ def _figure2(args, out: Path) -> None:
                           duration=args.duration or preset.duration or 1.0, seed=args.seed)[0]
         res = convergence(clip.audio, priors=priors, iterations=args.iterations or preset.iterations,
                           seed=args.seed, device=args.device, precision=args.precision or preset.precision,
-                          lr=preset.lr, schedule=preset.schedule, prior_options=preset.prior_options())
+                          lr=preset.lr, schedule=preset.schedule, prior_options=preset.prior_options(),
+                          stopping=preset.stopping)
         res["clip"] = clip.id
         runs.append(res)
         plot_convergence(res, out / f"figure2_{ds}.png")

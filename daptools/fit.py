@@ -28,8 +28,9 @@ from tqdm.auto import tqdm
 from ._checks import DapError
 from .device import autocast, resolve_device, resolve_precision
 from .priors import build_prior
+from .stopping import Stopping, WindowedVariance
 
-SELECTIONS = ("last", "ema", "oracle")
+SELECTIONS = ("auto", "last", "ema", "oracle")
 ORACLE_NOTE = "oracle: iteration chosen with the CLEAN reference (as the paper's authors did); not available in real use"
 
 
@@ -44,7 +45,9 @@ def make_scheduler(optimizer, schedule, iterations: int):
     Args:
         schedule: None or "constant" (the paper's text); "step" (the authors' code: lr / 10
             every quarter of the run, i.e. every 500 of 2000 iterations); "cosine" (cosine
-            decay to zero); or a callable ``f(optimizer, iterations)`` returning a scheduler.
+            decay to zero); "onecycle" (linear warm-up over the first 10 % from lr / 25 to lr,
+            then cosine decay to lr / 1e4; PyTorch's OneCycleLR); or a callable
+            ``f(optimizer, iterations)`` returning a scheduler.
     """
     if schedule in (None, "constant"):
         return None
@@ -52,9 +55,13 @@ def make_scheduler(optimizer, schedule, iterations: int):
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, math.ceil(iterations / 4)), gamma=0.1)
     if schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, iterations))
+    if schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=optimizer.param_groups[0]["lr"],
+                                                   total_steps=max(2, iterations + 1), pct_start=0.1,
+                                                   anneal_strategy="cos", cycle_momentum=False)
     if callable(schedule):
         return schedule(optimizer, iterations)
-    raise DapError(f"unknown lr schedule {schedule!r}; use constant, step, cosine or a callable")
+    raise DapError(f"unknown lr schedule {schedule!r}; use constant, step, cosine, onecycle or a callable")
 
 
 class _Stacked:
@@ -108,12 +115,17 @@ class FitResult:
 
     Attributes:
         output (Tensor): the selected prior output, (B, C, F, T), float32, CPU.
-        candidates (dict[str, Tensor]): "last", and "ema" / "oracle" when tracked.
+        candidates (dict[str, Tensor]): "last", and "auto" / "ema" / "oracle" when tracked.
         selection (str): which candidate ``output`` is ("oracle" uses the clean reference).
         scores (dict[str, ndarray]): each candidate's score against the reference, (B,).
         best_iteration (ndarray | None): oracle iteration per problem.
+        auto_iteration (ndarray | None): per problem, the iteration the blind rule chose
+            (the centre of its window when it averages outputs).
+        stop_iteration (ndarray | None): per problem, the iteration at which the blind rule
+            stopped it (the budget when it never stopped).
         history (dict[str, ndarray]): "loss" (iterations, B), "lr" (iterations,),
-            "iteration" (iterations,); with a reference "monitor_iteration" (M,), "score" (M, B).
+            "iteration" (iterations,); with a reference "monitor_iteration" (M,), "score" (M, B);
+            with the blind rule "stat_iteration" (S,), "stat" (S, B): its windowed variance.
         seconds (float), seconds_per_iteration (float): fitting time, without the time spent
             monitoring against the reference or in the callback; device (str), precision (str).
         audio (Tensor | None): ``decode(output)``: the restored waveform(s).
@@ -131,6 +143,8 @@ class FitResult:
     iterations: int
     scores: dict = field(default_factory=dict)
     best_iteration: np.ndarray | None = None
+    auto_iteration: np.ndarray | None = None
+    stop_iteration: np.ndarray | None = None
     decode: Callable | None = field(default=None, repr=False)
     nets: list = field(default_factory=list, repr=False)
 
@@ -150,6 +164,9 @@ class FitResult:
     def __repr__(self):
         lines = [f"FitResult({self.iterations} iterations on {self.device}/{self.precision}, "
                  f"{self.seconds_per_iteration * 1000:.0f} ms/iteration, selection={self.selection!r})"]
+        if self.auto_iteration is not None:
+            lines.append(f"  auto: chose iteration {self.auto_iteration.tolist()}, stopped at "
+                         f"{self.stop_iteration.tolist()} (blind)")
         for k, v in self.scores.items():
             tag = f"  [{ORACLE_NOTE}]" if k == "oracle" else ""
             lines.append(f"  score[{k}] = {np.array2string(np.asarray(v), precision=2)}{tag}")
@@ -158,8 +175,9 @@ class FitResult:
 
 def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss: Callable = mse,
         regularizer: Callable | None = None, iterations: int = 2000, lr: float = 1e-3,
-        schedule=None, seed=0, device="auto", precision: str = "fp32", reference=None,
-        decode: Callable | None = None, score: Callable | None = None, select: str = "last",
+        schedule=None, seed=0, device="auto", precision: str = "auto", reference=None,
+        decode: Callable | None = None, score: Callable | None = None, select: str = "auto",
+        stopping=None, statistic: Callable | None = None,
         ema: float | None = None, input_noise: float = 0.0, z_std: float = 1.0,
         monitor_every: int = 10, callback: Callable | None = None, every: int = 50,
         progress: bool = True, prior_options: dict | None = None, channels_last: bool = False,
@@ -174,18 +192,29 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
         forward (callable): maps the prior output to the predicted observation (default identity).
         loss (callable): ``loss(pred, observation) -> (B,)`` (default per-problem MSE).
         regularizer (callable): optional ``r(output) -> (B,)`` added to the loss.
-        iterations (int): Adam steps (default 2000, as in the paper).
+        iterations (int): the most Adam steps (default 2000, as in the paper); with
+            ``select="auto"`` the fit usually ends earlier, where the blind rule stops it.
         lr (float): Adam learning rate (default 1e-3).
         schedule: lr schedule, see :func:`make_scheduler` (default constant).
         seed (int | list[int]): seeds the weights and z (per problem when a list).
         device (str): "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "mps".
-        precision (str): "fp32" (default), "bf16" (autocast) or "auto" (bf16 where native).
+        precision (str): "auto" (default: bf16 autocast on CPUs that compute bf16 natively,
+            fp32 elsewhere), "fp32" or "bf16".
         reference: clean waveform(s), used ONLY to monitor ``score`` and for oracle selection.
         decode (callable): prior output (B, C, F, T) -> waveform(s), batch first (B, ...), for
             ``audio`` and monitoring.
         score (callable): ``score(reference_b, decoded_b) -> float`` (default waveform SNR).
-        select (str): "last" (default), "ema" (exponential moving average of outputs) or
-            "oracle" (best score against the clean reference: an oracle, labelled as such).
+        select (str): "auto" (default: the blind stopping rule of :mod:`daptools.stopping`
+            chooses the iterate and ends the fit), "last", "ema" (exponential moving average
+            of outputs) or "oracle" (best score against the clean reference: an oracle,
+            labelled as such).
+        stopping (Stopping | dict | None): settings of the blind rule (default
+            :class:`daptools.stopping.Stopping`). Given with another ``select``, the rule still
+            runs and its choice is kept as the "auto" candidate. ``{"halt": False}`` keeps
+            fitting to ``iterations`` after the rule stops (its choice is frozen there), so that
+            "last" and "oracle" cover the whole budget (for studies).
+        statistic (callable): what the rule watches, ``statistic(output) -> (B, ...)``
+            (default the output itself; a task hands its own, e.g. the gaps of an inpainting).
         ema (float | None): EMA factor (e.g. 0.99); default 0.99 when select="ema".
         input_noise (float): std of fresh noise added to z each step (Deep Image Prior; 0 = off).
         z_std (float): std of z (default 1, standard normal as in the authors' code).
@@ -212,6 +241,7 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
         raise DapError("select='oracle' needs the clean reference; use 'last' or 'ema' for real recordings")
     if select == "ema" and ema is None:
         ema = 0.99
+    rule = Stopping.coerce(stopping) if (select == "auto" or stopping is not None) else None
     if reference is not None and decode is None:
         raise DapError("monitoring against a reference needs decode (output -> waveform)")
     iterations = int(iterations)
@@ -228,6 +258,7 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
     forward = forward or (lambda out: out)
     obs = observation.to(dev).float()
     track = _Tracker(len(seeds), ema, reference, decode, score or _snr_score, dev)
+    monitor = None if rule is None else WindowedVariance(rule, len(seeds), statistic)
     losses = torch.zeros(iterations, len(seeds), device=dev)
     lrs = np.zeros(iterations)
     bar = tqdm(total=iterations, disable=not progress, desc=f"fit {getattr(modules[0], 'name', '')}".strip(),
@@ -252,6 +283,9 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
         losses[it] = per.detach()
         done = it + 1
         overhead += track.update(out.detach(), done, done % monitor_every == 0 or done == iterations)
+        halt = False
+        if monitor is not None and done % rule.every == 0:
+            halt = bool(monitor.observe(done, out.detach()).all()) and rule.halt
         bar.update(1)
         if callback is not None and (done % every == 0 or done == iterations):
             if progress:
@@ -263,6 +297,11 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
             if stop:
                 iterations = done
                 break
+        if halt:
+            if not (done % monitor_every == 0 or done == iterations):
+                overhead += track.update(out.detach(), done, True)  # the oracle sees the final iterate
+            iterations = done
+            break
     if dev.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start - overhead  # fitting only: monitoring and callbacks excluded
@@ -272,11 +311,17 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
                "lr": lrs[:iterations]}
     if track.mon_it:
         history["monitor_iteration"], history["score"] = np.array(track.mon_it), np.array(track.mon_score)
+    if monitor is not None:
+        monitor.finish(iterations, track.last)
+        candidates["auto"] = monitor.output.cpu()
+        history["stat_iteration"], history["stat"] = monitor.history["iteration"], monitor.history["variance"]
     nets = [modules[0].cpu()] if len(seeds) == 1 else [net.unstack(i, modules[0]).cpu() for i in range(len(seeds))]
     return FitResult(output=candidates[select], candidates=candidates, selection=select, history=history,
                      seconds=seconds, seconds_per_iteration=seconds / iterations, device=str(dev),
                      precision=prec, iterations=iterations, scores=track.final_scores(candidates),
-                     best_iteration=track.best_it if "oracle" in candidates else None, decode=decode, nets=nets)
+                     best_iteration=track.best_it if "oracle" in candidates else None,
+                     auto_iteration=None if monitor is None else monitor.iteration.copy(),
+                     stop_iteration=None if monitor is None else monitor.stopped_at.copy(), decode=decode, nets=nets)
 
 
 def _setup(prior, observation, seeds, prior_options, dev, fmt, z_std):

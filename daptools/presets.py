@@ -28,6 +28,8 @@ class Preset:
         precision (str): "fp32", "bf16" or "auto".
         duration (float | None): clip length override in seconds (None: the paper's lengths).
         channels (tuple | None): U-Net widths override (None: the paper's 35, 70, 140).
+        stopping (dict | None): settings of the blind stopping rule (None: the defaults of
+            :class:`daptools.stopping.Stopping`); the iterations are then a maximum.
     """
     iterations: int
     lr: float = 1e-3
@@ -36,6 +38,7 @@ class Preset:
     precision: str = "auto"
     duration: float | None = None
     channels: tuple | None = None
+    stopping: dict | None = None
 
     def prior_options(self) -> dict:
         """Options for :func:`daptools.build_prior` (empty: the paper's network)."""
@@ -44,7 +47,7 @@ class Preset:
     def fit_options(self) -> dict:
         """Keyword arguments for :func:`daptools.fit` and the tasks."""
         return {"iterations": self.iterations, "lr": self.lr, "schedule": self.schedule,
-                "precision": self.precision, "prior_options": self.prior_options()}
+                "precision": self.precision, "prior_options": self.prior_options(), "stopping": self.stopping}
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -16,7 +16,7 @@ from .corruptions import GapMask
 from .fit import FitResult, fit
 from .metrics import best_permutation, snr
 from .priors import build_prior
-from .spectral import to_spectrogram, to_waveform
+from .spectral import HOP, to_spectrogram, to_waveform
 
 
 def _clips(wav) -> torch.Tensor:
@@ -27,11 +27,11 @@ def _clips(wav) -> torch.Tensor:
     return as_waveform(wav)[None]
 
 
-def _decoder(length: int) -> Callable:
-    return lambda out: to_waveform(out, length).reshape(out.shape[0], -1)
+def _decoder(length: int, hop: int = HOP) -> Callable:
+    return lambda out: to_waveform(out, length, hop=hop).reshape(out.shape[0], -1)
 
 
-def denoise(noisy, prior="exp_dense", iterations: int = 2000, seed=0, reference=None,
+def denoise(noisy, prior="exp_dense", iterations: int = 2000, seed=0, reference=None, hop: int = HOP,
             **fit_options) -> FitResult:
     """Denoise a recording: fit the prior to its spectrogram, read the output (Sec. 4.1).
 
@@ -41,18 +41,20 @@ def denoise(noisy, prior="exp_dense", iterations: int = 2000, seed=0, reference=
         iterations (int): Adam steps (default 2000, as in the paper).
         seed (int): seeds weights and z.
         reference (Tensor | None): clean waveform, only to monitor SNR / offer the oracle.
+        hop (int): spectrogram hop in samples (default 64, the paper's; 128 halves the frames and
+            the cost per iteration: a labelled speed option, see docs/performance.md).
         **fit_options: anything :func:`daptools.fit` takes (lr, schedule, select, ema, device, ...).
 
     Returns:
         FitResult: ``.audio`` is the denoised waveform.
     """
     clips = _clips(noisy)
-    return fit(prior, to_spectrogram(clips), iterations=iterations, seed=seed, reference=reference,
-               decode=_decoder(clips.shape[-1]), **fit_options)
+    return fit(prior, to_spectrogram(clips, hop=hop), iterations=iterations, seed=seed, reference=reference,
+               decode=_decoder(clips.shape[-1], hop), **fit_options)
 
 
 def inpaint(observation, mask: GapMask | torch.Tensor, prior="exp_dense", iterations: int = 2000, seed=0,
-            reference=None, keep_observed: bool = True, **fit_options) -> FitResult:
+            reference=None, keep_observed: bool = True, hop: int = HOP, **fit_options) -> FitResult:
     """Fill known gaps: the loss sees only observed spectrogram frames (Sec. 4.2).
 
     Args:
@@ -70,8 +72,8 @@ def inpaint(observation, mask: GapMask | torch.Tensor, prior="exp_dense", iterat
         FitResult: ``.audio`` is the restored waveform.
     """
     clip = _clips(observation)
-    spec = to_spectrogram(clip)
-    m = mask.spectrogram() if isinstance(mask, GapMask) else torch.as_tensor(mask, dtype=torch.float32)
+    spec = to_spectrogram(clip, hop=hop)
+    m = mask.spectrogram(hop) if isinstance(mask, GapMask) else torch.as_tensor(mask, dtype=torch.float32)
     if isinstance(mask, GapMask) and mask.length != clip.shape[-1]:
         raise DapError(f"mask is for {mask.length} samples but the observation has {clip.shape[-1]}")
     if m.shape[-1] != spec.shape[-1] or m.min() < 0 or m.max() > 1:
@@ -79,11 +81,13 @@ def inpaint(observation, mask: GapMask | torch.Tensor, prior="exp_dense", iterat
     if m.sum() == 0:
         raise DapError("the mask hides the whole clip: nothing is observed")
     obs = spec * m
-    decode_raw = _decoder(clip.shape[-1])
+    decode_raw = _decoder(clip.shape[-1], hop)
 
     def decode(out):
         return decode_raw(obs + (1 - m) * out if keep_observed else out)
 
+    # the blind stopping rule watches the content of the gaps: the rest is the observation
+    fit_options.setdefault("statistic", lambda out: out * (1 - m.to(out.device)))
     return fit(prior, obs, forward=lambda out: out * m.to(out.device), iterations=iterations, seed=seed,
                reference=reference, decode=decode, **fit_options)
 
@@ -214,6 +218,7 @@ def separate(mixture, prior="exp_dense", iterations: int = 2000, seed=0, referen
         return torch.stack([to_waveform(e1, length).reshape(out.shape[0], -1),
                             to_waveform(e2, length).reshape(out.shape[0], -1)], 1)
 
+    fit_options.setdefault("statistic", lambda out: torch.cat(split_sources(out), 1))  # the rule watches the estimates
     result = fit(factory, spec, forward=lambda out: sum(split_sources(out)), loss=_relative_mse(spec),
                  regularizer=separation_regularizer(spec, exclusion, binary, smooth, balance),
                  iterations=iterations, seed=seed, reference=references, decode=decode,

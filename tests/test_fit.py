@@ -26,10 +26,13 @@ def test_same_seed_same_result_different_seed_different(problem):
 
 
 def test_batch_fits_independent_problems_like_one_at_a_time(problem):
+    # pinned to fp32: an equality of two computations. In bf16 the batched (vmap) and single paths
+    # round differently (8e-5 against outputs of 1e-2 measured on an avx512_bf16 CPU, issue 12).
     clean, noisy, spec = problem
     other = dap.to_spectrogram(dap.add_gaussian_noise(clean, 0.3, seed=5))
-    both = dap.fit("exp", torch.cat([spec, other]), iterations=3, seed=[0, 7], progress=False, prior_options=TINY)
-    one = dap.fit("exp", other, iterations=3, seed=7, progress=False, prior_options=TINY)
+    both = dap.fit("exp", torch.cat([spec, other]), iterations=3, seed=[0, 7], progress=False, prior_options=TINY,
+                   precision="fp32")
+    one = dap.fit("exp", other, iterations=3, seed=7, progress=False, prior_options=TINY, precision="fp32")
     assert both.output.shape[0] == 2
     assert torch.allclose(both.output[1:], one.output, rtol=1e-3, atol=1e-3)
     assert np.allclose(both.history["loss"][:, 1], one.history["loss"][:, 0], rtol=1e-3)
@@ -38,9 +41,9 @@ def test_batch_fits_independent_problems_like_one_at_a_time(problem):
 def test_history_candidates_and_labelled_oracle(problem):
     clean, noisy, spec = problem
     r = dap.denoise(noisy, prior="plain", iterations=6, reference=clean, monitor_every=2, ema=0.9,
-                    progress=False, prior_options=TINY)
+                    progress=False, prior_options=TINY, select="last")
     assert r.history["loss"].shape == (6, 1) and list(r.history["monitor_iteration"]) == [2, 4, 6]
-    assert set(r.candidates) == {"last", "ema", "oracle"}
+    assert set(r.candidates) == {"last", "ema", "oracle"}  # no blind rule unless asked for
     # the oracle is the best monitored iteration; the last iteration is monitored too
     assert r.scores["oracle"][0] >= r.scores["last"][0] - 1e-9
     assert r.scores["oracle"][0] == pytest.approx(r.history["score"].max(), abs=1e-6)
@@ -110,7 +113,22 @@ def test_bf16_autocast_runs_and_stays_close_to_fp32(problem):
 
 def test_auto_precision_is_fp32_without_native_bf16(monkeypatch):
     import daptools.device as D
+    monkeypatch.delenv(D.AUTO_PRECISION_ENV, raising=False)
     monkeypatch.setattr(D, "cpu_supports_bf16", lambda: False)
     assert dap.resolve_precision("auto", torch.device("cpu")) == "fp32"
     monkeypatch.setattr(D, "cpu_supports_bf16", lambda: True)
     assert dap.resolve_precision("auto", torch.device("cpu")) == "bf16"
+
+
+def test_auto_precision_can_be_forced_for_testing(monkeypatch):
+    import daptools.device as D
+    monkeypatch.setattr(D, "cpu_supports_bf16", lambda: False)
+    monkeypatch.setenv(D.AUTO_PRECISION_ENV, "bf16")
+    assert dap.resolve_precision("auto", torch.device("cpu")) == "bf16"
+    assert dap.resolve_precision("fp32", torch.device("cpu")) == "fp32"   # explicit choices are kept
+    monkeypatch.setattr(D, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setenv(D.AUTO_PRECISION_ENV, "fp32")
+    assert dap.resolve_precision("auto", torch.device("cpu")) == "fp32"
+    monkeypatch.setenv(D.AUTO_PRECISION_ENV, "fp16")
+    with pytest.raises(dap.DapError, match="DAPTOOLS_AUTO_PRECISION='fp16': set it to bf16 or fp32"):
+        dap.resolve_precision("auto", torch.device("cpu"))

@@ -111,7 +111,7 @@ def test_separation_outputs_two_sources_that_sum_to_the_model(speech, piano):
     model = r.output[:, 4:5] * r.output[:, 0:2] + (1 - r.output[:, 4:5]) * r.output[:, 2:4]
     assert torch.allclose(e1 + e2, model, atol=1e-5)
     assert r.audio.shape == (2, speech.numel())
-    assert set(r.candidates) == {"last", "oracle"}
+    assert set(r.candidates) == {"auto", "last", "oracle"}
 
 
 def test_permutation_handling(speech, piano):
