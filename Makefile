@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.daptools-installed
 
-.PHONY: lab test test-fast setup clean-venv bench
+.PHONY: lab test test-fast test-bf16 setup clean-venv bench
 
 setup: $(STAMP)
 
@@ -19,6 +19,12 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+	$(MAKE) test-bf16
+
+# the cheap numeric tests once more with precision="auto" resolved to bf16, so that a change cannot break
+# CPUs with native bf16 unseen on a CPU without it (there bf16 is emulated: slow, hence only these tests)
+test-bf16: $(STAMP)
+	DAPTOOLS_AUTO_PRECISION=bf16 $(PY) -m pytest -m numeric -q
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not notebook and not slow"

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ._checks import DapError
 from .device import autocast, resolve_device, resolve_precision
 from .priors import build_prior
-from .stopping import Stopping, WindowedVariance
+from .stopping import Monitor, Stopping
 
 SELECTIONS = ("auto", "last", "ema", "oracle")
 ORACLE_NOTE = "oracle: iteration chosen with the CLEAN reference (as the paper's authors did); not available in real use"
@@ -258,7 +258,7 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
     forward = forward or (lambda out: out)
     obs = observation.to(dev).float()
     track = _Tracker(len(seeds), ema, reference, decode, score or _snr_score, dev)
-    monitor = None if rule is None else WindowedVariance(rule, len(seeds), statistic)
+    monitor = None if rule is None else Monitor(rule, len(seeds), statistic)
     losses = torch.zeros(iterations, len(seeds), device=dev)
     lrs = np.zeros(iterations)
     bar = tqdm(total=iterations, disable=not progress, desc=f"fit {getattr(modules[0], 'name', '')}".strip(),
@@ -285,7 +285,7 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
         overhead += track.update(out.detach(), done, done % monitor_every == 0 or done == iterations)
         halt = False
         if monitor is not None and done % rule.every == 0:
-            halt = bool(monitor.observe(done, out.detach()).all()) and rule.halt
+            halt = bool(monitor.observe(done, out.detach(), per.detach().cpu().numpy()).all()) and rule.halt
         bar.update(1)
         if callback is not None and (done % every == 0 or done == iterations):
             if progress:

@@ -1,26 +1,32 @@
 """Blind stopping: when a fit has stopped improving, without the clean signal (notebook 04).
 
 A deep prior first fits the structure of the signal and later the noise, so the quality of
-its output rises to a peak and falls again (or, with too few iterations or a narrow network,
-is still rising when the budget ends). The clean signal that would show the peak is not
-available in real use. This module watches a *blind* statistic of the outputs during the fit
-and decides, for each problem of a batch, which iterate to return and when to stop.
+its output rises to a peak and falls again (or, with a narrow network, is still rising when
+the budget ends). The clean signal that would show the peak is not available in real use.
+This module watches the fit, *blindly*, and decides for each problem of a batch which
+iterate to return and when to stop. Two signals, each measured against the alternatives in
+docs/stopping.md:
 
-Rule (chosen by measurement, docs/stopping.md): ES-WMV (Wang et al., *Early Stopping for
-Deep Image Prior*, arXiv 2112.06074). Every ``every`` iterations the watched statistic of
-the output (the output itself for denoising; a task may hand its own, e.g. the estimates in
-the gaps of an inpainting problem) enters a window of the last ``window`` iterations. The
-running variance of the window, relative to its mean energy, is small while the output
-rests on the signal and grows again when the fit starts to chase the noise. The iterate at
-the smallest variance seen so far is the candidate; the fit stops once ``patience``
-iterations pass without a new minimum (and not before ``min_iterations``).
+* **The noise floor (discrepancy principle).** A task that knows how much of its loss is
+  noise hands the rule that level (``Stopping.floor``, per problem): denoising estimates the
+  noise power of the observation. Once the loss falls to ``floor_factor`` times the floor,
+  the output explains the observation down to its noise: from here on, the fit reproduces
+  the noise. The problem stops, and the iterate of that moment is its result.
+* **A plateau of the output (ES-WMV, Wang et al., arXiv 2112.06074).** Every ``every``
+  iterations the watched statistic of the output (the output itself, or what a task hands
+  in: the gaps of an inpainting problem, the estimates of a separation) enters a window of
+  the last ``window`` iterations. The variance over the window, relative to its energy, falls
+  while the fit settles; the candidate is the iterate at the smallest variance so far, and the
+  problem stops once ``patience`` iterations pass without a new minimum. This ends fits that
+  have converged without reaching a floor (inpainting, separation, or a network too small to
+  fit the noise).
 
-The rule is independent of the task: it only sees tensors. It never looks at a reference.
+The rule only sees outputs and losses, never a reference.
 """
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Callable
 
 import numpy as np
@@ -35,21 +41,26 @@ class Stopping:
 
     Attributes:
         window (int): iterations in the moving-variance window.
-        patience (int): iterations without a new variance minimum before the fit stops;
-            None: never stop early (the candidate is still chosen blindly).
+        patience (int | None): iterations without a new variance minimum before a problem
+            stops; None: the plateau never stops a fit (the candidate is still chosen blindly).
         every (int): iterations between observations (the window holds window // every outputs).
         min_iterations (int): no stop before this many iterations.
-        average (bool): the candidate is the mean of the window's outputs (True) or the
-            output at the window's end (False).
+        average (bool): on a plateau, the candidate is the mean of the window's outputs
+            (True) or the output at the window's end (False).
+        floor (float | tuple | None): per problem (or one for all), the loss below which the
+            fit reproduces noise; set by the task (None: no floor, only the plateau).
+        floor_factor (float): stop when the loss is at most ``floor_factor * floor``.
         halt (bool): end the fit once every problem has stopped (default). False keeps fitting
-            to the budget with the choice frozen where the rule stopped, so that the last
+            to the budget with each choice frozen where the rule stopped, so that the last
             iterate and the oracle cover the whole budget (for studies).
     """
     window: int = 100
-    patience: int = 300
+    patience: int | None = 300
     every: int = 5
-    min_iterations: int = 200
-    average: bool = True
+    min_iterations: int = 100
+    average: bool = False
+    floor: float | tuple | None = None
+    floor_factor: float = 1.0
     halt: bool = True
 
     def __post_init__(self):
@@ -60,6 +71,8 @@ class Stopping:
             raise DapError(f"stopping: patience ({self.patience}) must be at least every ({self.every}) iterations")
         if self.min_iterations < 0:
             raise DapError(f"stopping: min_iterations must be >= 0, got {self.min_iterations}")
+        if self.floor_factor <= 0:
+            raise DapError(f"stopping: floor_factor must be positive, got {self.floor_factor}")
 
     @classmethod
     def coerce(cls, value) -> "Stopping":
@@ -69,70 +82,115 @@ class Stopping:
         if isinstance(value, cls):
             return value
         if isinstance(value, dict):
-            unknown = set(value) - set(cls.__dataclass_fields__)
+            names = {f.name for f in fields(cls)}
+            unknown = set(value) - names
             if unknown:
                 raise DapError(f"unknown stopping option(s) {', '.join(sorted(unknown))}; "
-                               f"valid: {', '.join(cls.__dataclass_fields__)}")
+                               f"valid: {', '.join(sorted(names))}")
             return cls(**value)
         raise DapError(f"stopping must be None, a dict or a Stopping, got {type(value).__name__}")
 
+    def with_floor(self, floor) -> "Stopping":
+        """The same settings with a task's noise floor (kept if the caller already set one)."""
+        if self.floor is not None:
+            return self
+        return replace(self, floor=tuple(float(f) for f in np.atleast_1d(np.asarray(floor, dtype=float))))
 
-class WindowedVariance:
-    """The ES-WMV monitor of a batch of B problems.
+    def floors(self, batch: int) -> np.ndarray | None:
+        """The floor of each of ``batch`` problems (None without a floor)."""
+        if self.floor is None:
+            return None
+        f = np.atleast_1d(np.asarray(self.floor, dtype=float))
+        if f.size == 1:
+            return np.full(batch, f[0])
+        if f.size != batch:
+            raise DapError(f"stopping: {f.size} floors given for {batch} problems")
+        return f
 
-    Call :meth:`observe` every ``rule.every`` iterations with the output; read ``output``
-    (the chosen iterate of every problem), ``iteration`` (where it was chosen), ``stopped``
-    (per problem) and ``history`` (iteration, relative variance) afterwards.
+
+class Monitor:
+    """The rule, applied to a batch of B problems during a fit.
+
+    Call :meth:`observe` every ``rule.every`` iterations with the output and the per-problem
+    loss; it returns which problems have stopped. Afterwards (:meth:`finish`), ``output`` holds
+    each problem's chosen iterate, ``iteration`` where it was chosen, ``stopped_at`` where
+    the problem stopped, ``reason`` why ("floor", "plateau" or "budget"), and ``history``
+    the relative variance over time.
     """
 
     def __init__(self, rule: Stopping, batch: int, statistic: Callable | None = None):
         self.rule, self.batch = rule, batch
-        self.statistic = statistic or (lambda out: out)
-        self.recent: deque = deque(maxlen=max(2, rule.window // rule.every))
-        self.outputs: deque = deque(maxlen=self.recent.maxlen)
+        self.statistic = statistic
+        self.floor = rule.floors(batch)
+        size = max(2, rule.window // rule.every)
+        self.recent: deque = deque(maxlen=size)     # watched statistics
+        self.outputs: deque = deque(maxlen=size)    # outputs (the same objects when nothing is watched apart)
         self.best = np.full(batch, np.inf)
         self.iteration = np.zeros(batch, dtype=int)
-        self.last_gain = np.zeros(batch, dtype=int)  # iteration of the latest new minimum
+        self.last_gain = np.zeros(batch, dtype=int)
         self.stopped = np.zeros(batch, dtype=bool)
         self.stopped_at = np.zeros(batch, dtype=int)
+        self.reason = np.array(["budget"] * batch, dtype=object)
         self.output = None
         self.history_iteration: list = []
         self.history_variance: list = []
 
-    def observe(self, iteration: int, out: torch.Tensor) -> np.ndarray:
-        """Record the output of ``iteration``; returns the per-problem stopped flags."""
+    def observe(self, iteration: int, out: torch.Tensor, loss=None) -> np.ndarray:
+        """Record the output (and per-problem loss) of ``iteration``; returns the stopped flags."""
+        out = out.detach()
         with torch.no_grad():
-            stat = self.statistic(out.detach()).float().reshape(self.batch, -1)
+            stat = (out if self.statistic is None else self.statistic(out)).float().reshape(self.batch, -1)
             self.recent.append(stat)
-            self.outputs.append(out.detach())
-            if len(self.recent) < self.recent.maxlen:
-                return self.stopped
-            stack = torch.stack(list(self.recent))                       # (W, B, N)
-            var = stack.var(0, unbiased=False).mean(1) / stack.pow(2).mean((0, 2)).clamp_min(1e-20)
-            var = var.cpu().numpy()
-        self.history_iteration.append(iteration)
-        self.history_variance.append(var)
-        better = (var < self.best) & ~self.stopped
-        if better.any():
-            cand = torch.stack(list(self.outputs)).mean(0) if self.rule.average else out.detach()
-            mask = torch.as_tensor(better, device=cand.device)[:, None, None, None]
-            self.output = cand.clone() if self.output is None else torch.where(mask, cand, self.output)
-            self.best[better] = var[better]
-            self.iteration[better] = iteration - (self.rule.window // 2 if self.rule.average else 0)
-            self.last_gain[better] = iteration
-        if self.rule.patience is not None and iteration >= self.rule.min_iterations:
-            newly = ~self.stopped & (iteration - self.last_gain >= self.rule.patience)
-            self.stopped_at[newly] = iteration
-            self.stopped |= newly
+            self.outputs.append(out)
+        live = ~self.stopped
+        if self.floor is not None and loss is not None:
+            hit = live & (np.asarray(loss, dtype=float).reshape(-1) <= self.rule.floor_factor * self.floor)
+            if hit.any():
+                self._choose(hit, out, iteration, iteration)
+                self._stop(hit, iteration, "floor")
+                live &= ~hit
+        if len(self.recent) == self.recent.maxlen:
+            self._plateau(iteration, out, live)
         return self.stopped
 
+    def _plateau(self, iteration: int, out: torch.Tensor, live: np.ndarray) -> None:
+        with torch.no_grad():
+            stack = torch.stack(list(self.recent))                        # (W, B, N)
+            var = (stack.var(0, unbiased=False).mean(1) / stack.pow(2).mean((0, 2)).clamp_min(1e-20)).cpu().numpy()
+        self.history_iteration.append(iteration)
+        self.history_variance.append(var)
+        better = live & (var < self.best)
+        if better.any():
+            if self.rule.average:
+                self._choose(better, torch.stack(list(self.outputs)).mean(0), iteration - self.rule.window // 2,
+                             iteration)
+            else:
+                self._choose(better, out, iteration, iteration)
+            self.best[better] = var[better]
+        if self.rule.patience is not None and iteration >= self.rule.min_iterations:
+            self._stop(live & (iteration - self.last_gain >= self.rule.patience), iteration, "plateau")
+
+    def _choose(self, which: np.ndarray, candidate: torch.Tensor, chosen_at: int, iteration: int) -> None:
+        mask = torch.as_tensor(which, device=candidate.device)[:, None, None, None]
+        self.output = candidate.clone() if self.output is None else torch.where(mask, candidate, self.output)
+        self.iteration[which] = chosen_at
+        self.last_gain[which] = iteration
+
+    def _stop(self, which: np.ndarray, iteration: int, reason: str) -> None:
+        if iteration < self.rule.min_iterations:
+            return
+        which = which & ~self.stopped
+        self.stopped_at[which] = iteration
+        self.reason[which] = reason
+        self.stopped |= which
+
     def finish(self, iteration: int, last: torch.Tensor) -> None:
-        """At the end of the fit: problems never observed (too short a fit) take the last
-        output; problems still running are marked as stopped at ``iteration``."""
-        if self.output is None:
-            self.output = last.detach().clone()
-            self.iteration[:] = iteration
-        self.stopped_at[self.stopped_at == 0] = iteration
+        """At the end of the fit: a problem the rule did not stop was still improving by its measure,
+        so its result is the last output; it is marked as stopped by the budget."""
+        running = ~self.stopped
+        if running.any():
+            self._choose(running, last.detach(), iteration, iteration)
+        self.stopped_at[running] = iteration
 
     @property
     def history(self) -> dict:

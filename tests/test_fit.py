@@ -25,6 +25,7 @@ def test_same_seed_same_result_different_seed_different(problem):
     assert not torch.equal(a.output, c.output)
 
 
+@pytest.mark.numeric
 def test_batch_fits_independent_problems_like_one_at_a_time(problem):
     # pinned to fp32: an equality of two computations. In bf16 the batched (vmap) and single paths
     # round differently (8e-5 against outputs of 1e-2 measured on an avx512_bf16 CPU, issue 12).
@@ -38,6 +39,7 @@ def test_batch_fits_independent_problems_like_one_at_a_time(problem):
     assert np.allclose(both.history["loss"][:, 1], one.history["loss"][:, 0], rtol=1e-3)
 
 
+@pytest.mark.numeric
 def test_history_candidates_and_labelled_oracle(problem):
     clean, noisy, spec = problem
     r = dap.denoise(noisy, prior="plain", iterations=6, reference=clean, monitor_every=2, ema=0.9,
@@ -52,6 +54,7 @@ def test_history_candidates_and_labelled_oracle(problem):
     assert r.audio.shape == clean.shape
 
 
+@pytest.mark.numeric
 def test_ema_and_oracle_selection(problem):
     clean, noisy, spec = problem
     ema = dap.denoise(noisy, prior="plain", iterations=4, select="ema", progress=False, prior_options=TINY)
@@ -81,6 +84,7 @@ def test_input_noise_changes_the_trajectory_reproducibly(problem):
     assert torch.equal(a.output, b.output) and not torch.equal(a.output, c.output)
 
 
+@pytest.mark.numeric
 def test_result_reports_device_and_speed(problem):
     r = _fit(problem[2], device="cpu", precision="fp32")
     assert r.device == "cpu" and r.precision == "fp32" and r.seconds_per_iteration > 0
@@ -103,6 +107,7 @@ def test_bad_fit_arguments(problem, kwargs, match):
         dap.fit(**args)
 
 
+@pytest.mark.numeric
 def test_bf16_autocast_runs_and_stays_close_to_fp32(problem):
     spec = problem[2][..., :16]  # bf16 is emulated (slow) on CPUs without native support: keep it tiny
     a = dap.fit("plain", spec, iterations=2, precision="bf16", device="cpu", progress=False, prior_options=TINY)

@@ -338,7 +338,13 @@ def check_10(rec):
         assert r["s / iteration"] > 0 and 1 <= r["best iteration"] <= rec["iterations"]
         assert r["parameters"] == dap.count_parameters(dap.build_prior(r["prior"], **rec["prior_options"]))
     batch = rec["batch_check"]
-    assert batch["max_abs_diff"] <= 1e-3 * batch["scale"] + 1e-7, batch  # vmap = independent fits
+    # vmap = independent fits, checked in fp32 (an equality of two computations, pinned: issue 12)
+    assert batch["precision"] == "fp32"
+    assert batch["max_abs_diff"] <= 1e-3 * batch["scale"] + 1e-7, batch
+    if batch["bf16_max_abs_diff"] is not None:
+        # bf16 keeps 8 bits of mantissa (relative rounding 4e-3 per operation); measured 8.4e-5 against
+        # outputs of 1.2e-2 (0.7 %) on an avx512_bf16 CPU after 4 steps: allow 5 %
+        assert batch["bf16_max_abs_diff"] <= 0.05 * batch["scale"], batch
     demo = rec["resume_demo"]
     assert len(demo["first"]) == 1 and len(demo["second"]) == demo["expected_rows"] == 2
     assert demo["second"][0] == demo["first"][0], "resuming must keep the finished row, not refit it"

@@ -69,6 +69,7 @@ def test_denoise_real_recording_beats_the_noisy_input(piano):
     assert dap.metrics.si_sdr(piano, r.audio) > dap.metrics.si_sdr(piano, noisy) + 1.0
 
 
+@pytest.mark.numeric
 def test_inpaint_fits_observed_frames_only_and_keeps_them(speech):
     mask = dap.random_gaps(speech.numel(), n_gaps=1, seed=0)
     gapped = dap.apply_gaps(speech, mask)
@@ -100,6 +101,7 @@ def test_inpaint_bad_masks(speech):
         dap.inpaint(speech, torch.zeros(1, 1, 1, speech.numel() // 64 + 1), iterations=1)
 
 
+@pytest.mark.numeric
 def test_separation_outputs_two_sources_that_sum_to_the_model(speech, piano):
     mixture, sources = dap.mix([speech, piano])
     r = dap.separate(mixture, prior="plain", iterations=3, references=sources, monitor_every=1,
