@@ -18,6 +18,12 @@ independent problems (``--batch`` at a time), and the results are joined with
 linear cross-fades. One progress bar with an estimate of the remaining time
 covers the whole file.
 
+Resumable: every finished segment is kept in a work folder beside the output
+(``OUT.daptools-work/`` or ``--work-dir``; see :mod:`daptools.resume`); a run that was
+interrupted (Ctrl-C, killed, a restart) and is started again with the same command
+and ``--resume`` fits only the missing segments and writes exactly the file the
+uninterrupted run would have. The folder is removed once the output is written.
+
 Safety: the input is never written; an existing output is refused without
 ``--force``; the output is written to a temporary file in the same folder and
 renamed, so an interrupted run leaves no half-written file. Problems with the
@@ -39,7 +45,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,11 +57,13 @@ from . import __version__
 from ._checks import DapError
 from .audio import read_audio, resample
 from .corruptions import GapMask
-from .device import resolve_device
+from .device import resolve_device, resolve_precision
 from .presets import PRESETS as RUN_PRESETS, get_preset
 from .priors import build_prior, prior_names
+from .resume import WorkFolder, default_path, file_sha256
 from .segments import align_sources, plan_segments
 from .spectral import HOP, N_FFT, SAMPLE_RATE
+from .stopping import Stopping
 from .tasks import denoise, inpaint, separate
 
 SILENCE = 1e-8          # |sample| below this counts as digital silence
@@ -319,7 +327,7 @@ def _fit_options(args) -> dict:
     return opts
 
 
-def run_batches(solve, items: list, args, iterations: int, label: str) -> list:
+def run_batches(solve, items: list, args, iterations: int, label: str, work: WorkFolder | None = None) -> list:
     """Fit ``items`` (segment indices) in batches of ``args.batch`` with one progress bar.
 
     Args:
@@ -329,14 +337,16 @@ def run_batches(solve, items: list, args, iterations: int, label: str) -> list:
         iterations (int): the most iterations per fit (the bar counts iterations of all batches; as
             fits end early, it re-estimates the total from the iterations the finished ones took).
         label (str): progress bar label.
+        work (WorkFolder | None): keeps every finished item; items an interrupted run stored there
+            are read back instead of fitted.
 
     Returns:
         list[Tensor]: one result per item, in order.
     """
-    batches = [items[i:i + args.batch] for i in range(0, len(items), args.batch)]
+    results, batches = _batches_to_fit(items, args, work)
     bar = tqdm(total=iterations * len(batches), desc=label, unit="it", disable=args.quiet, file=sys.stderr,
                dynamic_ncols=True, leave=True)
-    results, used = [], []
+    used = []
     try:
         for k, batch in enumerate(batches):
             seen = [0]
@@ -347,7 +357,10 @@ def run_batches(solve, items: list, args, iterations: int, label: str) -> list:
                 bar.update(info["iteration"] - seen[0])
                 seen[0] = info["iteration"]
 
-            results.extend(solve(batch, progress))
+            for item, out in zip(batch, solve(batch, progress)):
+                if work is not None:
+                    work.save(item, out.numpy())
+                results[item] = out
             used.append(seen[0])
             # the blind rule ends most fits early: expect the batches to come to need what the finished ones
             # needed on average, so the bar's remaining-time estimate follows
@@ -355,7 +368,25 @@ def run_batches(solve, items: list, args, iterations: int, label: str) -> list:
             bar.refresh()
     finally:
         bar.close()
-    return results
+    return [results[item] for item in items]
+
+
+def _batches_to_fit(items: list, args, work: WorkFolder | None) -> tuple[dict, list]:
+    """The results an interrupted run kept, and the batches still to fit.
+
+    The batches are those of the whole list, whatever was kept: a batch left half-saved (a kill
+    between two of its segments) is fitted again whole, so that every segment is fitted in the
+    batch it would have had without the interruption (vmapped batches round differently).
+    """
+    batches = [items[i:i + args.batch] for i in range(0, len(items), args.batch)]
+    stored = {} if work is None else work.load(items)
+    todo = [b for b in batches if not all(item in stored for item in b)]
+    refit = {item for b in todo for item in b}
+    kept = {item: torch.from_numpy(x) for item, x in stored.items() if item not in refit}
+    if work is not None and work.resumed:
+        _say(args, f"resuming from {work.path}: {len(kept)} of {len(items)} segments kept, fitting "
+                   f"{sum(map(len, todo))}")
+    return kept, todo
 
 
 def _segment_sizes(args) -> tuple[int, int]:
@@ -400,6 +431,27 @@ def _decoded(result) -> torch.Tensor:
     return result.decode(result.output)  # batch-first even for a batch of one
 
 
+def _open_work(args, rec: Recording, outputs, opts: dict, **extra) -> WorkFolder:
+    """The run's work folder (``--work-dir``, default beside the first output), new or resumed.
+
+    Its fingerprint is everything the result depends on: the input's bytes, the fit options (with
+    the precision and the blind rule's settings as they resolve here), the segmenting, the batch
+    (batches round differently), the command's own inputs (``extra``, e.g. the gaps) and the version.
+    """
+    dev = resolve_device(args.device)
+    settings = {k: v for k, v in opts.items() if k not in ("device", "progress", "stopping")}
+    rule = Stopping.coerce(opts.get("stopping")) if args.select == "auto" else None  # as fit() resolves it
+    fingerprint = {"daptools": __version__, "command": args.command, "input_sha256": file_sha256(rec.path),
+                   "preset": args.preset, **settings, "precision": resolve_precision(opts["precision"], dev),
+                   "device": dev.type, "stopping": None if rule is None else asdict(rule), "segment": args.segment,
+                   "overlap": args.overlap, "batch": args.batch, **extra}
+    path = Path(args.work_dir) if args.work_dir else default_path(outputs[0])
+    args.work = WorkFolder.open(path, fingerprint, args.resume)
+    if args.resume and not args.work.resumed:
+        _say(args, f"nothing to resume in {path}: starting from the first segment")
+    return args.work
+
+
 # ---------------------------------------------------------------------------- commands
 
 
@@ -433,10 +485,14 @@ def _announce(args, rec: Recording, opts: dict, plan) -> None:
 
 
 def _finish(args, rec: Recording, outputs, waves, started: float) -> int:
+    """Write the outputs, then drop the work folder."""
     for path, wav in zip(outputs, waves):
         warning = write_atomic(path, wav, rec.rate, rec)
         if warning:
             print(f"daptools: warning: {warning}", file=sys.stderr)
+    left = args.work.remove()
+    if left:
+        print(f"daptools: warning: {left}", file=sys.stderr)
     names = ", ".join(str(p) for p in outputs)
     _say(args, f"wrote {names} ({rec.duration:.2f} s, mono, {rec.rate} Hz) in {time.perf_counter() - started:.1f} s")
     return 0
@@ -447,6 +503,7 @@ def cmd_denoise(args) -> int:
     started = time.perf_counter()
     rec, outs, opts = _start(args)
     plan = _plan(args, rec.wav.numel())
+    work = _open_work(args, rec, outs, opts)
     _announce(args, rec, opts, plan)
     pieces = plan.split(rec.wav)
 
@@ -454,7 +511,7 @@ def cmd_denoise(args) -> int:
         return _decoded(denoise(pieces[batch], callback=callback, every=_every(opts["iterations"]), **opts))
 
     label = f"denoise {len(plan)} segment{'s' * (len(plan) > 1)}"
-    out = run_batches(solve, list(range(len(plan))), args, opts["iterations"], label)
+    out = run_batches(solve, list(range(len(plan))), args, opts["iterations"], label, work)
     return _finish(args, rec, outs, [_to_output(plan.join(torch.stack(out)), rec)], started)
 
 
@@ -465,6 +522,7 @@ def cmd_inpaint(args) -> int:
     gaps, found = _gaps_for(args, rec)
     gaps16 = [(int(round(a * SAMPLE_RATE)), int(round(b * SAMPLE_RATE))) for a, b in gaps]
     plan = _plan(args, rec.wav.numel(), keep_out=gaps16, margin=N_FFT)
+    work = _open_work(args, rec, outs, opts, gaps=gaps)
     _announce(args, rec, opts, plan)
     if found:
         _say(args, found)
@@ -478,7 +536,7 @@ def cmd_inpaint(args) -> int:
                                 **opts))
 
     label = f"inpaint {len(todo)} of {len(plan)} segment{'s' * (len(plan) > 1)}"
-    filled = run_batches(solve, todo, args, opts["iterations"], label)
+    filled = run_batches(solve, todo, args, opts["iterations"], label, work)
     restored = pieces.clone()
     restored[todo] = torch.stack(filled)
     out = _splice(rec, _to_output(plan.join(restored), rec), gaps)
@@ -490,6 +548,7 @@ def cmd_separate(args) -> int:
     started = time.perf_counter()
     rec, outs, opts = _start(args)
     plan = _plan(args, rec.wav.numel())
+    work = _open_work(args, rec, outs, opts)
     _announce(args, rec, opts, plan)
     pieces = plan.split(rec.wav)
     if len(plan) > 1:
@@ -500,7 +559,7 @@ def cmd_separate(args) -> int:
         return _decoded(separate(pieces[batch], callback=callback, every=_every(opts["iterations"]), **opts))
 
     label = f"separate {len(plan)} segment{'s' * (len(plan) > 1)}"
-    out = torch.stack(run_batches(solve, list(range(len(plan))), args, opts["iterations"], label))
+    out = torch.stack(run_batches(solve, list(range(len(plan))), args, opts["iterations"], label, work))
     sources = plan.join(align_sources(out, plan))
     return _finish(args, rec, outs, [_to_output(s, rec) for s in sources], started)
 
@@ -547,6 +606,11 @@ def _add_common(p: argparse.ArgumentParser, n_outputs: int) -> None:
     seg.add_argument("--segment", type=float, default=2.0, help="segment length in seconds (default 2)")
     seg.add_argument("--overlap", type=float, default=0.25,
                      help="cross-fade between segments in seconds (default 0.25)")
+    seg.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run: the same command plus --resume fits only the segments "
+                          "its work folder lacks and writes what the uninterrupted run would have")
+    seg.add_argument("--work-dir", metavar="DIR", help="where finished segments are kept until the output is "
+                     "written (default OUTPUT.daptools-work beside the first output; removed after success)")
     seg.add_argument("--batch", type=int, help="segments fitted at once as one batch of independent networks "
                      "(default: 8 on a GPU, 1 on the CPU, where batching was measured slower); lower it if memory "
                      "runs out")
@@ -621,6 +685,7 @@ def main(argv=None) -> int:
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     _interrupted[0] = False
+    args = None
     previous = None
     with contextlib.suppress(ValueError):  # only the main thread may set a handler
         previous = signal.signal(signal.SIGINT, _on_interrupt)
@@ -642,7 +707,10 @@ def main(argv=None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
-        print("daptools: interrupted; no output was written", file=sys.stderr)
+        work = getattr(args, "work", None)
+        kept = "" if work is None else (f"; {work.count()} finished segment(s) kept in {work.path}: run the same "
+                                        "command with --resume to continue")
+        print(f"daptools: interrupted; no output was written{kept}", file=sys.stderr)
         return 130
     finally:
         if previous is not None:

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def test_help_says_what_goes_in_and_what_comes_out(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "16 kHz" in text and "mono at the input's sample rate" in text
     for option in ("--prior", "--iterations", "--preset", "--device", "--seed", "--quiet", "--precision",
-                   "--segment", "--overlap", "--batch", "--force"):
+                   "--segment", "--overlap", "--batch", "--force", "--resume", "--work-dir"):
         assert option in text
 
 
@@ -294,7 +295,9 @@ def test_an_interrupted_write_leaves_no_output(tmp_path, capsys, monkeypatch, sp
     monkeypatch.setattr(cli.sf, "write", broken_write)
     rc, err = run(capsys, "denoise", speech, "-o", tmp_path / "out.wav", *TINY)
     assert rc == 130 and "no output was written" in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["speech.wav"]
+    # no output and no temporary file; the work folder keeps both finished segments for --resume
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav.daptools-work", "speech.wav"]
+    assert "2 finished segment(s) kept" in err
 
 
 def test_ctrl_c_during_fitting_leaves_no_output(tmp_path, speech):
@@ -310,7 +313,189 @@ def test_ctrl_c_during_fitting_leaves_no_output(tmp_path, speech):
     finally:
         proc.kill()
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["speech.wav"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav.daptools-work", "speech.wav"]
+    assert os.listdir(tmp_path / "out.wav.daptools-work") == ["settings.json"]  # no segment was finished
+
+
+# ---------------------------------------------------------------------------- resuming an interrupted run
+
+# real fits, small enough for seconds: 2.4 s of speech in 0.5 s segments (6 of them), fp32 so that the
+# file's bytes follow from the settings alone
+RESUMABLE = ["--prior", "plain", "--channels", "4,4,8", "--iterations", "3", "--select", "last", "--device", "cpu",
+             "--precision", "fp32", "--segment", "0.5", "--overlap", "0.1"]
+WORK = ".daptools-work"
+
+
+class Segments:
+    """Wraps a task: counts the segments it is asked to fit, and raises KeyboardInterrupt (what
+    Ctrl-C raises) instead of fitting once ``limit`` segments are done (None: no limit)."""
+
+    def __init__(self, task, limit=None):
+        self.task, self.limit, self.fitted = task, limit, 0
+
+    def __call__(self, wav, *args, **kwargs):
+        if self.limit is not None and self.fitted + wav.shape[0] > self.limit:
+            raise KeyboardInterrupt
+        self.fitted += wav.shape[0]
+        return self.task(wav, *args, **kwargs)
+
+
+def _stored(work: Path) -> list[str]:
+    return sorted(p.name for p in work.glob("segment-*.npy"))
+
+
+@pytest.fixture
+def long_speech(tmp_path) -> Path:
+    return write(tmp_path / "long.wav", real_speech(2.4), subtype="PCM_16")
+
+
+@pytest.mark.parametrize("batch,limit,lost", [(1, 2, None), (2, 4, "segment-00003.npy")])
+def test_resume_after_ctrl_c_fits_only_the_missing_segments_and_writes_the_same_file(
+        tmp_path, capsys, monkeypatch, long_speech, batch, limit, lost):
+    argv = ["denoise", long_speech, *RESUMABLE, "--batch", batch]
+    whole = Segments(dap.denoise)
+    monkeypatch.setattr(cli, "denoise", whole)
+    rc, err = run(capsys, *argv, "-o", tmp_path / "whole.wav")
+    assert rc == 0 and whole.fitted == 6, err
+    assert not (tmp_path / f"whole.wav{WORK}").exists()  # removed after success
+
+    out, work = tmp_path / "out.wav", tmp_path / f"out.wav{WORK}"
+    monkeypatch.setattr(cli, "denoise", Segments(dap.denoise, limit=limit))
+    rc, err = run(capsys, *argv, "-o", out)
+    assert rc == 130 and f"{limit} finished segment(s) kept in {work}" in err and "--resume" in err
+    assert not out.exists() and len(_stored(work)) == limit
+    kept = limit
+    if lost:  # as if killed between the two saves of the second batch: that whole batch is fitted again
+        (work / lost).unlink()
+        kept = limit - batch
+    resumed = Segments(dap.denoise)
+    monkeypatch.setattr(cli, "denoise", resumed)
+    rc, err = run(capsys, *argv, "-o", out, "--resume")
+    assert rc == 0, err
+    assert f"resuming from {work}: {kept} of 6 segments kept, fitting {6 - kept}" in err
+    assert resumed.fitted == 6 - kept
+    assert digest(out) == digest(tmp_path / "whole.wav")  # byte for byte the uninterrupted run's file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.wav", "out.wav", "whole.wav"]
+
+
+def _daptools(*argv) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "daptools", *map(str, argv)], cwd=ROOT, text=True,
+                            stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The long file restored in one go by the installed command: (input, output's sha256)."""
+    folder = tmp_path_factory.mktemp("whole")
+    src = write(folder / "long.wav", real_speech(2.4), subtype="PCM_16")
+    proc = _daptools("denoise", src, "-o", folder / "whole.wav", *RESUMABLE, "--iterations", "10")
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    return src, digest(folder / "whole.wav")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["kill -INT", "kill -9"])
+def test_a_killed_run_resumes_to_the_uninterrupted_file(tmp_path, uninterrupted, sig):
+    src, expected = uninterrupted
+    out, work = tmp_path / "out.wav", tmp_path / f"out.wav{WORK}"
+    argv = ["denoise", src, "-o", out, *RESUMABLE, "--iterations", "10"]
+    proc = _daptools(*argv)
+    try:
+        while len(_stored(work)) < 2 and proc.poll() is None:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        proc.send_signal(sig)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL), err
+    assert not out.exists() and not list(tmp_path.glob(".out.wav.*"))  # no output, not even a partial one
+    kept = len(_stored(work))
+    assert 2 <= kept < 6
+    proc = _daptools(*argv, "--resume")
+    err = proc.communicate(timeout=300)[1]
+    assert proc.returncode == 0, err
+    assert f"resuming from {work}: {kept} of 6 segments kept, fitting {6 - kept}" in err
+    assert digest(out) == expected and not work.exists()
+
+
+def _interrupted_run(tmp_path, capsys, monkeypatch, command, src, *extra):
+    """A run (with a stand-in task) interrupted after its first segment; returns its argv."""
+    argv = [command, src, "-o", tmp_path / "out.wav", *RESUMABLE, *extra]
+    fake = FakeFits() if command == "denoise" else FakeInpaint()
+    monkeypatch.setattr(cli, command, Segments(fake, limit=1))
+    rc, err = run(capsys, *argv)
+    assert rc == 130 and "1 finished segment(s) kept" in err, err
+    return argv
+
+
+@pytest.mark.parametrize("command,change,fragment", [
+    ("denoise", ["--iterations", "4"], "iterations 3 -> 4"),
+    ("denoise", ["--seed", "1"], "seed 0 -> 1"),
+    ("denoise", ["--prior", "exp"], 'prior "plain" -> "exp"'),
+    ("denoise", ["--channels", "4,4,4"], 'prior_options {"channels": [4, 4, 8]} -> {"channels": [4, 4, 4]}'),
+    ("denoise", ["--precision", "bf16"], 'precision "fp32" -> "bf16"'),
+    ("denoise", ["--select", "auto"], 'select "last" -> "auto"'),
+    ("denoise", ["--segment", "0.6"], "segment 0.5 -> 0.6"),
+    ("denoise", ["--batch", "2"], "batch 1 -> 2"),
+    ("denoise", ["--preset", "smoke"], 'lr 0.003 -> 0.001; preset "lab" -> "smoke"'),
+    ("denoise", ["input"], "the input file's contents (sha256)"),
+    ("inpaint", ["--gaps", "0.6-0.72,1.6-1.7"], "gaps [[0.6, 0.7], [1.6, 1.7]] -> [[0.6, 0.72], [1.6, 1.7]]"),
+])
+def test_resume_refuses_another_input_or_other_settings(tmp_path, capsys, monkeypatch, long_speech, command,
+                                                        change, fragment):
+    extra = ["--gaps", "0.6-0.7,1.6-1.7"] if command == "inpaint" else []  # two segments to fit
+    argv = _interrupted_run(tmp_path, capsys, monkeypatch, command, long_speech, *extra)
+    work = tmp_path / f"out.wav{WORK}"
+    before = {p.name: digest(p) for p in work.iterdir()}
+    if change == ["input"]:
+        write(long_speech, real_speech(2.4, start=3.0), subtype="PCM_16")
+        change = []
+    rc, err = run(capsys, *argv, *change, "--resume")
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("daptools: error: --resume: "), err
+    assert fragment in err and "changed since the interrupted run" in err and "delete the folder" in err
+    assert {p.name: digest(p) for p in work.iterdir()} == before  # the kept segments are untouched
+    assert not (tmp_path / "out.wav").exists()
+
+
+def test_an_existing_work_folder_needs_resume(tmp_path, capsys, monkeypatch, long_speech):
+    argv = _interrupted_run(tmp_path, capsys, monkeypatch, "denoise", long_speech)
+    rc, err = run(capsys, *argv)
+    assert rc == 2 and err.count("\n") == 1
+    assert "holds an interrupted run's finished segments; pass --resume to continue it, or delete" in err
+    assert _stored(tmp_path / f"out.wav{WORK}") == ["segment-00000.npy"]
+
+
+def test_work_dir_option_and_a_folder_that_is_not_a_work_folder(tmp_path, capsys, monkeypatch, long_speech):
+    monkeypatch.setattr(cli, "denoise", FakeFits())
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    rc, err = run(capsys, "denoise", long_speech, "-o", tmp_path / "out.wav", *RESUMABLE, "--work-dir", mine,
+                  "--resume")
+    assert rc == 2 and "is not a daptools work folder" in err and (mine / "notes.txt").read_text() == "keep me"
+    rc, err = run(capsys, "denoise", long_speech, "-o", tmp_path / "out.wav", *RESUMABLE,
+                  "--work-dir", tmp_path / "work", "--resume")
+    assert rc == 0 and "nothing to resume" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.wav", "mine", "out.wav"]
+
+
+def test_segments_are_stored_atomically(tmp_path, monkeypatch):
+    from daptools import resume
+    work = resume.WorkFolder.open(tmp_path / "w", {"input_sha256": "x"}, resume=False)
+    work.save(0, np.ones(8))
+
+    def killed(f, data, **kwargs):
+        f.write(b"\x93NUMPY half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(resume.np, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        work.save(1, np.ones(8))
+    monkeypatch.undo()
+    (tmp_path / "w" / ".segment-00002.npy.abc.part").write_bytes(b"left by kill -9")
+    (tmp_path / "w" / "segment-00003.npy").write_bytes(b"not a segment")  # damaged: fitted again
+    assert list(work.load(range(4))) == [0]
+    assert work.remove() is None and not (tmp_path / "w").exists()
 
 
 # ---------------------------------------------------------------------------- bad input
