@@ -26,7 +26,9 @@ uninterrupted run would have. The folder is removed once the output is written.
 
 Safety: the input is never written; an existing output is refused without
 ``--force``; the output is written to a temporary file in the same folder and
-renamed, so an interrupted run leaves no half-written file. Problems with the
+renamed, so an interrupted run leaves no half-written file. Nothing is clipped
+silently: a result beyond full scale is written as float samples (WAV) or scaled
+by one gain (FLAC, OGG, ...), with a warning (``--overload``). Problems with the
 input or the options give one line on stderr (``daptools: error: ...``) and exit
 status 2, before any fitting.
 
@@ -183,28 +185,89 @@ def _check_folder(folder: Path) -> None:
                        "choose another output folder") from exc
 
 
-def write_atomic(path: Path, wav: np.ndarray, rate: int, like: Recording) -> str | None:
-    """Write a mono waveform through a temporary file in the same folder, then rename it.
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # subtypes that hold samples beyond +-1
+OVERLOAD = ("float", "scale", "clip")
+SCALED_PEAK = 0.99  # --overload scale: the result's new peak, just below full scale (-0.09 dBFS)
 
-    Keeps the input's subtype (e.g. PCM_16) when the output has the input's format.
-    Integer subtypes cannot hold samples beyond +-1: those are clipped (libsndfile
-    would otherwise wrap them around) and a warning is returned.
 
-    Returns:
-        str | None: a warning to show, if any.
-    """
+def output_subtype(path: Path, like: Recording) -> str:
+    """The subtype an output gets: the input's (e.g. PCM_16) when the format is the input's, else
+    the format's default."""
     fmt = _format_of(path)
     subtype = like.subtype if fmt == like.format and sf.check_format(fmt, like.subtype) else None
-    subtype = subtype or sf.default_subtype(fmt)
-    peak = float(np.abs(wav).max())
+    return subtype or sf.default_subtype(fmt)
+
+
+def overload_rule(path: Path, subtype: str, choice: str | None) -> str:
+    """What to do with samples beyond full scale in this output: "keep" (a float subtype holds
+    them), "float", "scale" or "clip" (see :func:`write_atomic`).
+
+    Args:
+        path (Path): the output file (its extension gives the format).
+        subtype (str): the subtype it would get.
+        choice (str | None): ``--overload``; None: "float" where the format holds float samples,
+            else "scale".
+
+    Returns:
+        str
+    """
+    if subtype in FLOAT_SUBTYPES:
+        return "keep"
+    fmt = _format_of(path)
+    floats = sf.check_format(fmt, "FLOAT")
+    if choice == "float" and not floats:
+        raise DapError(f"--overload float: {fmt} files cannot hold float samples; write a .wav output, or pass "
+                       "--overload scale")
+    return choice or ("float" if floats else "scale")
+
+
+def write_atomic(path: Path, wav: np.ndarray, rate: int, like: Recording, overload: str | None = None,
+                 peak: float | None = None) -> str | None:
+    """Write a mono waveform through a temporary file in the same folder, then rename it.
+
+    Keeps the input's subtype (e.g. PCM_16) when the output has the input's format. Integer and
+    lossy subtypes cannot hold samples beyond +-1 (libsndfile would wrap them around); when the
+    result exceeds full scale, ``overload`` decides, and nothing is changed silently:
+    "float" writes 32-bit float samples instead (WAV and other formats that hold them: the
+    default there), "scale" multiplies the whole result by one gain so its peak is
+    ``SCALED_PEAK`` (the default elsewhere: FLAC, OGG, ...), "clip" clips to +-1.
+
+    Args:
+        path (Path), wav (ndarray), rate (int): the output, its samples and sample rate.
+        like (Recording): the input, whose subtype the output keeps where it can.
+        overload (str | None): "float", "scale", "clip" or None (the default rule above).
+        peak (float | None): the peak that decides and sets the gain (default: this waveform's;
+            ``separate`` passes the peak of both sources, so one gain keeps their sum).
+
+    Returns:
+        str | None: a warning saying what was done, if the result exceeded full scale.
+    """
+    subtype = output_subtype(path, like)
+    peak = float(np.abs(wav).max()) if peak is None else peak
+    rule = overload_rule(path, subtype, overload) if peak > 1 else "keep"
+    over = f"{path.name}: the result peaks at {peak:.3f} ({20 * np.log10(peak):+.2f} dBFS), above full scale"
     warning = None
-    if peak > 1 and subtype not in ("FLOAT", "DOUBLE"):
-        warning = f"{path.name}: the result peaks at {peak:.2f}, above full scale; clipped to +-1 for {subtype}"
+    if rule == "float":
+        warning = f"{over}; written as 32-bit float samples (FLOAT instead of {subtype}), nothing clipped"
+        subtype = "FLOAT"
+    elif rule == "scale":
+        gain = SCALED_PEAK / peak
+        warning = (f"{over}; the whole result scaled by {20 * np.log10(gain):.2f} dB to fit {subtype} "
+                   f"(new peak {SCALED_PEAK * float(np.abs(wav).max()) / peak:.3f}), nothing clipped")
+        wav = (wav * gain).astype(np.float32)
+    elif rule == "clip":
+        warning = f"{over}; clipped to +-1 for {subtype} (--overload clip)"
         wav = np.clip(wav, -1, 1)
+    _replace_atomic(path, lambda tmp: sf.write(tmp, wav, rate, subtype=subtype, format=_format_of(path)))
+    return warning
+
+
+def _replace_atomic(path: Path, write) -> None:
+    """``write(temporary_name)`` in the output's folder, give it a normal file's mode, rename it."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         os.close(fd)
-        sf.write(tmp, wav, rate, subtype=subtype, format=fmt)
+        write(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
@@ -213,7 +276,6 @@ def write_atomic(path: Path, wav: np.ndarray, rate: int, like: Recording) -> str
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return warning
 
 
 def _to_output(wav16: torch.Tensor, rec: Recording) -> np.ndarray:
@@ -472,7 +534,10 @@ def _start(args) -> tuple[Recording, list[Path], dict]:
     opts = _fit_options(args)
     build_prior(args.prior, **opts.get("prior_options", {}))  # any bad prior option fails here, not mid-run
     rec = load_recording(args.input)
-    return rec, check_outputs(args.output, rec.path, args.force), opts
+    outputs = check_outputs(args.output, rec.path, args.force)
+    for out in outputs:  # --overload float on a format without float samples fails now, not after the fit
+        overload_rule(out, output_subtype(out, rec), args.overload)
+    return rec, outputs, opts
 
 
 def _announce(args, rec: Recording, opts: dict, plan) -> None:
@@ -485,9 +550,10 @@ def _announce(args, rec: Recording, opts: dict, plan) -> None:
 
 
 def _finish(args, rec: Recording, outputs, waves, started: float) -> int:
-    """Write the outputs, then drop the work folder."""
+    """Write the outputs (one gain for all of them when they must be scaled), then drop the work folder."""
+    peak = max(float(np.abs(w).max()) for w in waves)
     for path, wav in zip(outputs, waves):
-        warning = write_atomic(path, wav, rec.rate, rec)
+        warning = write_atomic(path, wav, rec.rate, rec, args.overload, peak)
         if warning:
             print(f"daptools: warning: {warning}", file=sys.stderr)
     left = args.work.remove()
@@ -583,6 +649,11 @@ def _add_common(p: argparse.ArgumentParser, n_outputs: int) -> None:
     p.add_argument("-o", "--output", nargs=n_outputs, required=True, metavar="OUT",
                    help="output file(s); the format follows the extension (.wav, .flac, .ogg)")
     p.add_argument("--force", action="store_true", help="replace an existing output file (never the input)")
+    p.add_argument("--overload", choices=OVERLOAD,
+                   help="when the result exceeds full scale and the output's samples cannot hold it: float "
+                        "(write 32-bit float samples; the default where the format has them, e.g. WAV), scale "
+                        "(one gain for the whole result, peak just below full scale; the default elsewhere, e.g. "
+                        "FLAC, OGG) or clip (clip to +-1); a warning always says what was done")
     presets = ", ".join(f"{k} ({v.iterations} iterations at lr {v.lr:g}, widths "
                         f"{'/'.join(map(str, v.channels or (35, 70, 140)))})" for k, v in RUN_PRESETS.items())
     fit = p.add_argument_group("fitting")

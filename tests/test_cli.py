@@ -75,7 +75,7 @@ def test_help_says_what_goes_in_and_what_comes_out(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "16 kHz" in text and "mono at the input's sample rate" in text
     for option in ("--prior", "--iterations", "--preset", "--device", "--seed", "--quiet", "--precision",
-                   "--segment", "--overlap", "--batch", "--force", "--resume", "--work-dir"):
+                   "--segment", "--overlap", "--batch", "--force", "--resume", "--work-dir", "--overload"):
         assert option in text
 
 
@@ -116,16 +116,17 @@ def test_default_prior_runs(tmp_path, capsys):
 
 
 class FakeFits:
-    """Stands in for a task: returns its input (or fixed sources), records the batches."""
+    """Stands in for a task: returns its input times ``gain`` (or fixed sources), records the batches."""
 
-    def __init__(self, sources: int = 0):
-        self.batches, self.sources = [], sources
+    def __init__(self, sources: int = 0, gain: float = 1.0):
+        self.batches, self.sources, self.gain = [], sources, gain
 
     def __call__(self, wav, *args, callback=None, iterations=1, **options):
         self.batches.append(wav.shape[0])
         self.options = dict(options, iterations=iterations)
         for it in range(1, iterations + 1):
             callback({"iteration": it})
+        wav = wav * self.gain
         out = wav if not self.sources else torch.stack([wav * 0.25, wav * 0.75], 1)
         return types.SimpleNamespace(output=out, decode=lambda o: o)
 
@@ -315,6 +316,69 @@ def test_ctrl_c_during_fitting_leaves_no_output(tmp_path, speech):
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav.daptools-work", "speech.wav"]
     assert os.listdir(tmp_path / "out.wav.daptools-work") == ["settings.json"]  # no segment was finished
+
+
+# ---------------------------------------------------------------------------- nothing clipped
+
+
+@pytest.mark.parametrize("name,overload,subtype,peak,fragment", [
+    ("out.wav", None, "FLOAT", 1.5, "written as 32-bit float samples (FLOAT instead of PCM_16)"),
+    ("out.flac", None, "PCM_16", 0.99, "scaled by -3.61 dB to fit PCM_16"),
+    ("out.ogg", None, "VORBIS", 0.99, "scaled by -3.61 dB to fit VORBIS"),
+    ("out.wav", "scale", "PCM_16", 0.99, "scaled by -3.61 dB"),
+    ("out.wav", "clip", "PCM_16", 1.0, "clipped to +-1 for PCM_16 (--overload clip)"),
+])
+def test_a_result_beyond_full_scale_is_never_clipped_silently(tmp_path, speech, name, overload, subtype, peak,
+                                                               fragment):
+    like = cli.load_recording(speech)  # a PCM_16 WAV
+    loud = (1.5 * dap.peak_normalize(torch.from_numpy(real_speech(1.0)))).numpy()
+    warning = cli.write_atomic(tmp_path / name, loud, SR, like, overload)
+    assert "the result peaks at 1.500 (+3.52 dBFS), above full scale" in warning and fragment in warning
+    back, _ = sf.read(str(tmp_path / name), dtype="float32")
+    assert sf.info(str(tmp_path / name)).subtype == subtype
+    if subtype == "VORBIS":  # lossy: the level, not the samples
+        assert abs(np.abs(back).max() - peak) < 0.05
+        return
+    if subtype == "FLOAT":
+        assert np.array_equal(back, loud)  # the true samples, peak 1.5
+    elif overload != "clip":  # one gain for the whole result: the shape is kept
+        assert abs(np.abs(back).max() - peak) <= 2 ** -15 and np.abs(back - loud * peak / 1.5).max() <= 2 ** -15
+    else:
+        assert np.abs(back).max() == 1.0 and np.abs(back - loud).max() > 0.4
+    quiet = tmp_path / ("quiet" + Path(name).suffix)  # within full scale: written as it is, nothing said
+    assert cli.write_atomic(quiet, loud / 2, SR, like, overload) is None
+    assert sf.info(str(quiet)).subtype == cli.output_subtype(quiet, like)
+
+
+def test_overload_float_needs_a_format_with_float_samples(tmp_path, capsys, speech):
+    rc, err = run(capsys, "denoise", speech, "-o", tmp_path / "out.flac", *TINY, "--overload", "float")
+    assert rc == 2 and err.count("\n") == 1
+    assert "--overload float: FLAC files cannot hold float samples; write a .wav output, or pass --overload scale" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["speech.wav"]  # refused before any fitting
+
+
+@pytest.mark.parametrize("name,extra,subtype,peak,fragment", [
+    ("out.wav", [], "FLOAT", 1.35, "FLOAT instead of PCM_16"),
+    ("out.flac", [], "PCM_16", 0.99, "scaled by -2.69 dB"),
+    ("out.wav", ["--overload", "clip"], "PCM_16", 1.0, "clipped"),
+])
+def test_a_loud_restoration_from_the_command_line(tmp_path, capsys, monkeypatch, speech, name, extra, subtype, peak,
+                                                  fragment):
+    monkeypatch.setattr(cli, "denoise", FakeFits(gain=1.5))  # the restoration: 1.5 x the input (peak 0.9)
+    rc, err = run(capsys, "denoise", speech, "-o", tmp_path / name, *TINY, "--quiet", *extra)
+    assert rc == 0 and err.count("\n") == 1 and err.startswith("daptools: warning: ") and fragment in err, err
+    back, _ = sf.read(str(tmp_path / name), dtype="float32")
+    assert sf.info(str(tmp_path / name)).subtype == subtype
+    assert abs(np.abs(back).max() - peak) <= 2 ** -15 + 1e-6
+
+
+def test_separated_sources_share_one_gain(tmp_path, capsys, monkeypatch, speech):
+    monkeypatch.setattr(cli, "separate", FakeFits(sources=2, gain=2.0))  # sources 0.5 x and 1.5 x the input
+    outs = [tmp_path / "a.flac", tmp_path / "b.flac"]
+    rc, err = run(capsys, "separate", speech, "-o", *outs, *TINY, "--quiet")
+    assert rc == 0 and err.count("scaled by -2.69 dB") == 2, err
+    a, b = (sf.read(str(p), dtype="float32")[0] for p in outs)
+    assert abs(np.abs(b).max() - 0.99) <= 2 ** -15 and abs(np.abs(a).max() - 0.33) <= 2 ** -15  # still 1 : 3
 
 
 # ---------------------------------------------------------------------------- resuming an interrupted run
