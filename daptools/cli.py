@@ -386,6 +386,8 @@ def _fit_options(args) -> dict:
         opts.pop("stopping", None)
     if args.channels:
         opts["prior_options"] = {"channels": args.channels}
+    if getattr(args, "seeds", None) is not None:  # denoise, inpaint: an ensemble per segment
+        opts["seeds"] = args.seeds
     return opts
 
 
@@ -490,7 +492,7 @@ def _every(iterations: int) -> int:
 
 
 def _decoded(result) -> torch.Tensor:
-    return result.decode(result.output)  # batch-first even for a batch of one
+    return result.batch_audio()  # batch-first even for a batch of one
 
 
 def _open_work(args, rec: Recording, outputs, opts: dict, **extra) -> WorkFolder:
@@ -528,6 +530,8 @@ def _start(args) -> tuple[Recording, list[Path], dict]:
         args.batch = 1 if device.type == "cpu" else 8
     if args.batch < 1:
         raise DapError(f"--batch must be at least 1, got {args.batch}")
+    if getattr(args, "seeds", None) is not None and args.seeds < 1:
+        raise DapError(f"--seeds must be at least 1, got {args.seeds}")
     _segment_sizes(args)
     if getattr(args, "min_gap", None) is not None and args.min_gap < 1000 * HOP / SAMPLE_RATE:
         raise DapError(f"--min-gap must be at least {1000 * HOP / SAMPLE_RATE:.0f} ms, got {args.min_gap:g}")
@@ -705,6 +709,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=summary, description=f"{summary}. {IO_HELP}")
         _add_common(p, n_out)
         p.set_defaults(func=func)
+    for name in ("denoise", "inpaint"):
+        sub.choices[name].add_argument(
+            "--seeds", type=int, metavar="K", help="fit an ensemble of K networks per segment (seeds --seed, "
+            "--seed + 1, ...) as one batch and average their spectrograms: K times the work per segment "
+            "(default: one network)")
     ip = sub.choices["inpaint"]
     ip.add_argument("--gaps", metavar="START-END,...",
                     help="the gaps in seconds, e.g. 1.20-1.35,4.0-4.2 (default: find runs of digital silence)")
