@@ -62,18 +62,15 @@ def _write_atomic(path: Path, write) -> None:
         raise
 
 
-def _differences(old: dict, new: dict) -> list[str]:
-    """What changed between two fingerprints, one phrase per setting."""
-    out = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if a == b:
-            continue
-        if key == "input_sha256":
-            out.append("the input file's contents (sha256)")
-        else:
-            out.append(f"{key} {json.dumps(a)} -> {json.dumps(b)}")
-    return out
+def _differences(old: dict, new: dict) -> str | None:
+    """What changed between two fingerprints, as one phrase (None: nothing)."""
+    settings = [f"{key} {json.dumps(old.get(key))} -> {json.dumps(new.get(key))}"
+                for key in sorted(set(old) | set(new)) if key != "input_sha256" and old.get(key) != new.get(key)]
+    what = [w for w, changed in (("the input file (its sha256 differs)", old.get("input_sha256") !=
+                                  new.get("input_sha256")), ("the settings", bool(settings))) if changed]
+    if not what:
+        return None
+    return " and ".join(what) + (f" ({'; '.join(settings)})" if settings else "")
 
 
 class WorkFolder:
@@ -129,8 +126,8 @@ class WorkFolder:
                            "it, or delete the folder to start again")
         changed = _differences(old, fingerprint)
         if changed:
-            raise DapError(f"--resume: {'; '.join(changed)} changed since the interrupted run in {path}; run it "
-                           "again with the input and settings it had, or delete the folder to start again")
+            raise DapError(f"--resume: {changed} changed since the interrupted run in {path}; run it again with "
+                           "the input and settings it had, or delete the folder to start again")
         return cls(path, fingerprint, resumed=True)
 
     def _segment(self, k: int) -> Path:

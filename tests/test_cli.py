@@ -511,7 +511,7 @@ def _interrupted_run(tmp_path, capsys, monkeypatch, command, src, *extra):
 
 
 @pytest.mark.parametrize("command,change,fragment", [
-    ("denoise", ["--iterations", "4"], "iterations 3 -> 4"),
+    ("denoise", ["--iterations", "4"], "--resume: the settings (iterations 3 -> 4) changed since the interrupted run"),
     ("denoise", ["--seed", "1"], "seed 0 -> 1"),
     ("denoise", ["--prior", "exp"], 'prior "plain" -> "exp"'),
     ("denoise", ["--channels", "4,4,4"], 'prior_options {"channels": [4, 4, 8]} -> {"channels": [4, 4, 4]}'),
@@ -521,7 +521,7 @@ def _interrupted_run(tmp_path, capsys, monkeypatch, command, src, *extra):
     ("denoise", ["--batch", "2"], "batch 1 -> 2"),
     ("denoise", ["--seeds", "2"], "seeds null -> 2"),
     ("denoise", ["--preset", "smoke"], 'lr 0.003 -> 0.001; preset "lab" -> "smoke"'),
-    ("denoise", ["input"], "the input file's contents (sha256)"),
+    ("denoise", ["input"], "--resume: the input file (its sha256 differs) changed since the interrupted run"),
     ("inpaint", ["--gaps", "0.6-0.72,1.6-1.7"], "gaps [[0.6, 0.7], [1.6, 1.7]] -> [[0.6, 0.72], [1.6, 1.7]]"),
 ])
 def test_resume_refuses_another_input_or_other_settings(tmp_path, capsys, monkeypatch, long_speech, command,
