@@ -500,7 +500,8 @@ def _open_work(args, rec: Recording, outputs, opts: dict, **extra) -> WorkFolder
 
     Its fingerprint is everything the result depends on: the input's bytes, the fit options (with
     the precision and the blind rule's settings as they resolve here), the segmenting, the batch
-    (batches round differently), the command's own inputs (``extra``, e.g. the gaps) and the version.
+    (batches round differently), the command's own inputs (``extra``, e.g. the gaps), the daptools
+    and torch versions and, on the CPU, the number of threads (they change the rounding).
     """
     dev = resolve_device(args.device)
     settings = {k: v for k, v in opts.items() if k not in ("device", "progress", "stopping")}
@@ -508,7 +509,8 @@ def _open_work(args, rec: Recording, outputs, opts: dict, **extra) -> WorkFolder
     fingerprint = {"daptools": __version__, "command": args.command, "input_sha256": file_sha256(rec.path),
                    "preset": args.preset, **settings, "precision": resolve_precision(opts["precision"], dev),
                    "device": dev.type, "stopping": None if rule is None else asdict(rule), "segment": args.segment,
-                   "overlap": args.overlap, "batch": args.batch, **extra}
+                   "overlap": args.overlap, "batch": args.batch, "torch": torch.__version__,
+                   "cpu_threads": torch.get_num_threads() if dev.type == "cpu" else None, **extra}
     path = Path(args.work_dir) if args.work_dir else default_path(outputs[0])
     args.work = WorkFolder.open(path, fingerprint, args.resume)
     if args.resume and not args.work.resumed:

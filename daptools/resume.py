@@ -10,7 +10,8 @@ seeds its own networks and z), and the missing segments are fitted in the batche
 would have had (a batch left half-saved is fitted again whole).
 
 The folder holds ``settings.json``, a fingerprint of everything that affects the result
-(the input's sha256, the settings, the daptools version), and one ``segment-NNNNN.npy``
+(the input's sha256, the settings, the daptools and torch versions, the CPU threads: they
+change the rounding, hence the bytes), and one ``segment-NNNNN.npy``
 per finished segment. Every file is written under a temporary name, flushed to disk and
 renamed, so a kill leaves a whole segment or none. A resumed run whose input or settings
 differ from the fingerprint is refused, as is a new run over an existing work folder.
