@@ -221,6 +221,9 @@ def separate(mixture, prior="exp_dense", iterations: int = 2000, seed=0, referen
         :func:`daptools.metrics.best_permutation` or BSS Eval's permutation); ``.output`` holds
         [s1, s2, mask].
     """
+    if "seeds" in fit_options:
+        raise DapError("separate has no ensembles (seeds=K): each member orders its sources its own way, so "
+                       "their average would mix them; fit one seed at a time")
     clips = _clips(mixture)
     spec = to_spectrogram(clips)
     length = clips.shape[-1]

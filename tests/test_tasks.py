@@ -252,3 +252,8 @@ def test_an_inpainting_ensemble(speech):
 def test_bad_ensemble_options(speech, options, fragment):
     with pytest.raises(dap.DapError, match=fragment):
         dap.denoise(speech, iterations=1, progress=False, prior_options=TINY, **options)
+
+
+def test_separation_has_no_ensembles(speech, piano):
+    with pytest.raises(dap.DapError, match="separate has no ensembles"):
+        dap.separate(speech + piano, iterations=1, progress=False, prior_options=TINY, seeds=2)
