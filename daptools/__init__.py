@@ -23,7 +23,7 @@ from .tasks import SeparationPrior, denoise, inpaint, separate, split_sources
 
 __version__ = "0.1.0"
 
-_LAZY = ("data", "viz", "experiments", "harmonic", "bench", "cli", "segments")
+_LAZY = ("data", "viz", "experiments", "harmonic", "bench", "cli", "segments", "resume")
 
 
 def __getattr__(name):

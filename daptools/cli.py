@@ -18,9 +18,17 @@ independent problems (``--batch`` at a time), and the results are joined with
 linear cross-fades. One progress bar with an estimate of the remaining time
 covers the whole file.
 
+Resumable: every finished segment is kept in a work folder beside the output
+(``OUT.daptools-work/`` or ``--work-dir``; see :mod:`daptools.resume`); a run that was
+interrupted (Ctrl-C, killed, a restart) and is started again with the same command
+and ``--resume`` fits only the missing segments and writes exactly the file the
+uninterrupted run would have. The folder is removed once the output is written.
+
 Safety: the input is never written; an existing output is refused without
 ``--force``; the output is written to a temporary file in the same folder and
-renamed, so an interrupted run leaves no half-written file. Problems with the
+renamed, so an interrupted run leaves no half-written file. Nothing is clipped
+silently: a result beyond full scale is written as float samples (WAV) or scaled
+by one gain (FLAC, OGG, ...), with a warning (``--overload``). Problems with the
 input or the options give one line on stderr (``daptools: error: ...``) and exit
 status 2, before any fitting.
 
@@ -39,7 +47,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,11 +59,13 @@ from . import __version__
 from ._checks import DapError
 from .audio import read_audio, resample
 from .corruptions import GapMask
-from .device import resolve_device
+from .device import resolve_device, resolve_precision
 from .presets import PRESETS as RUN_PRESETS, get_preset
 from .priors import build_prior, prior_names
+from .resume import WorkFolder, default_path, file_sha256
 from .segments import align_sources, plan_segments
 from .spectral import HOP, N_FFT, SAMPLE_RATE
+from .stopping import Stopping
 from .tasks import denoise, inpaint, separate
 
 SILENCE = 1e-8          # |sample| below this counts as digital silence
@@ -175,28 +185,89 @@ def _check_folder(folder: Path) -> None:
                        "choose another output folder") from exc
 
 
-def write_atomic(path: Path, wav: np.ndarray, rate: int, like: Recording) -> str | None:
-    """Write a mono waveform through a temporary file in the same folder, then rename it.
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # subtypes that hold samples beyond +-1
+OVERLOAD = ("float", "scale", "clip")
+SCALED_PEAK = 0.99  # --overload scale: the result's new peak, just below full scale (-0.09 dBFS)
 
-    Keeps the input's subtype (e.g. PCM_16) when the output has the input's format.
-    Integer subtypes cannot hold samples beyond +-1: those are clipped (libsndfile
-    would otherwise wrap them around) and a warning is returned.
 
-    Returns:
-        str | None: a warning to show, if any.
-    """
+def output_subtype(path: Path, like: Recording) -> str:
+    """The subtype an output gets: the input's (e.g. PCM_16) when the format is the input's, else
+    the format's default."""
     fmt = _format_of(path)
     subtype = like.subtype if fmt == like.format and sf.check_format(fmt, like.subtype) else None
-    subtype = subtype or sf.default_subtype(fmt)
-    peak = float(np.abs(wav).max())
+    return subtype or sf.default_subtype(fmt)
+
+
+def overload_rule(path: Path, subtype: str, choice: str | None) -> str:
+    """What to do with samples beyond full scale in this output: "keep" (a float subtype holds
+    them), "float", "scale" or "clip" (see :func:`write_atomic`).
+
+    Args:
+        path (Path): the output file (its extension gives the format).
+        subtype (str): the subtype it would get.
+        choice (str | None): ``--overload``; None: "float" where the format holds float samples,
+            else "scale".
+
+    Returns:
+        str
+    """
+    if subtype in FLOAT_SUBTYPES:
+        return "keep"
+    fmt = _format_of(path)
+    floats = sf.check_format(fmt, "FLOAT")
+    if choice == "float" and not floats:
+        raise DapError(f"--overload float: {fmt} files cannot hold float samples; write a .wav output, or pass "
+                       "--overload scale")
+    return choice or ("float" if floats else "scale")
+
+
+def write_atomic(path: Path, wav: np.ndarray, rate: int, like: Recording, overload: str | None = None,
+                 peak: float | None = None) -> str | None:
+    """Write a mono waveform through a temporary file in the same folder, then rename it.
+
+    Keeps the input's subtype (e.g. PCM_16) when the output has the input's format. Integer and
+    lossy subtypes cannot hold samples beyond +-1 (libsndfile would wrap them around); when the
+    result exceeds full scale, ``overload`` decides, and nothing is changed silently:
+    "float" writes 32-bit float samples instead (WAV and other formats that hold them: the
+    default there), "scale" multiplies the whole result by one gain so its peak is
+    ``SCALED_PEAK`` (the default elsewhere: FLAC, OGG, ...), "clip" clips to +-1.
+
+    Args:
+        path (Path), wav (ndarray), rate (int): the output, its samples and sample rate.
+        like (Recording): the input, whose subtype the output keeps where it can.
+        overload (str | None): "float", "scale", "clip" or None (the default rule above).
+        peak (float | None): the peak that decides and sets the gain (default: this waveform's;
+            ``separate`` passes the peak of both sources, so one gain keeps their sum).
+
+    Returns:
+        str | None: a warning saying what was done, if the result exceeded full scale.
+    """
+    subtype = output_subtype(path, like)
+    peak = float(np.abs(wav).max()) if peak is None else peak
+    rule = overload_rule(path, subtype, overload) if peak > 1 else "keep"
+    over = f"{path.name}: the result peaks at {peak:.3f} ({20 * np.log10(peak):+.2f} dBFS), above full scale"
     warning = None
-    if peak > 1 and subtype not in ("FLOAT", "DOUBLE"):
-        warning = f"{path.name}: the result peaks at {peak:.2f}, above full scale; clipped to +-1 for {subtype}"
+    if rule == "float":
+        warning = f"{over}; written as 32-bit float samples (FLOAT instead of {subtype}), nothing clipped"
+        subtype = "FLOAT"
+    elif rule == "scale":
+        gain = SCALED_PEAK / peak
+        warning = (f"{over}; the whole result scaled by {20 * np.log10(gain):.2f} dB to fit {subtype} "
+                   f"(new peak {SCALED_PEAK * float(np.abs(wav).max()) / peak:.3f}), nothing clipped")
+        wav = (wav * gain).astype(np.float32)
+    elif rule == "clip":
+        warning = f"{over}; clipped to +-1 for {subtype} (--overload clip)"
         wav = np.clip(wav, -1, 1)
+    _replace_atomic(path, lambda tmp: sf.write(tmp, wav, rate, subtype=subtype, format=_format_of(path)))
+    return warning
+
+
+def _replace_atomic(path: Path, write) -> None:
+    """``write(temporary_name)`` in the output's folder, give it a normal file's mode, rename it."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         os.close(fd)
-        sf.write(tmp, wav, rate, subtype=subtype, format=fmt)
+        write(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
@@ -205,7 +276,6 @@ def write_atomic(path: Path, wav: np.ndarray, rate: int, like: Recording) -> str
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return warning
 
 
 def _to_output(wav16: torch.Tensor, rec: Recording) -> np.ndarray:
@@ -316,10 +386,12 @@ def _fit_options(args) -> dict:
         opts.pop("stopping", None)
     if args.channels:
         opts["prior_options"] = {"channels": args.channels}
+    if getattr(args, "seeds", None) is not None:  # denoise, inpaint: an ensemble per segment
+        opts["seeds"] = args.seeds
     return opts
 
 
-def run_batches(solve, items: list, args, iterations: int, label: str) -> list:
+def run_batches(solve, items: list, args, iterations: int, label: str, work: WorkFolder | None = None) -> list:
     """Fit ``items`` (segment indices) in batches of ``args.batch`` with one progress bar.
 
     Args:
@@ -329,14 +401,16 @@ def run_batches(solve, items: list, args, iterations: int, label: str) -> list:
         iterations (int): the most iterations per fit (the bar counts iterations of all batches; as
             fits end early, it re-estimates the total from the iterations the finished ones took).
         label (str): progress bar label.
+        work (WorkFolder | None): keeps every finished item; items an interrupted run stored there
+            are read back instead of fitted.
 
     Returns:
         list[Tensor]: one result per item, in order.
     """
-    batches = [items[i:i + args.batch] for i in range(0, len(items), args.batch)]
+    results, batches = _batches_to_fit(items, args, work)
     bar = tqdm(total=iterations * len(batches), desc=label, unit="it", disable=args.quiet, file=sys.stderr,
                dynamic_ncols=True, leave=True)
-    results, used = [], []
+    used = []
     try:
         for k, batch in enumerate(batches):
             seen = [0]
@@ -347,7 +421,10 @@ def run_batches(solve, items: list, args, iterations: int, label: str) -> list:
                 bar.update(info["iteration"] - seen[0])
                 seen[0] = info["iteration"]
 
-            results.extend(solve(batch, progress))
+            for item, out in zip(batch, solve(batch, progress)):
+                if work is not None:
+                    work.save(item, out.numpy())
+                results[item] = out
             used.append(seen[0])
             # the blind rule ends most fits early: expect the batches to come to need what the finished ones
             # needed on average, so the bar's remaining-time estimate follows
@@ -355,7 +432,25 @@ def run_batches(solve, items: list, args, iterations: int, label: str) -> list:
             bar.refresh()
     finally:
         bar.close()
-    return results
+    return [results[item] for item in items]
+
+
+def _batches_to_fit(items: list, args, work: WorkFolder | None) -> tuple[dict, list]:
+    """The results an interrupted run kept, and the batches still to fit.
+
+    The batches are those of the whole list, whatever was kept: a batch left half-saved (a kill
+    between two of its segments) is fitted again whole, so that every segment is fitted in the
+    batch it would have had without the interruption (vmapped batches round differently).
+    """
+    batches = [items[i:i + args.batch] for i in range(0, len(items), args.batch)]
+    stored = {} if work is None else work.load(items)
+    todo = [b for b in batches if not all(item in stored for item in b)]
+    refit = {item for b in todo for item in b}
+    kept = {item: torch.from_numpy(x) for item, x in stored.items() if item not in refit}
+    if work is not None and work.resumed:
+        _say(args, f"resuming from {work.path}: {len(kept)} of {len(items)} segments kept, fitting "
+                   f"{sum(map(len, todo))}")
+    return kept, todo
 
 
 def _segment_sizes(args) -> tuple[int, int]:
@@ -397,7 +492,30 @@ def _every(iterations: int) -> int:
 
 
 def _decoded(result) -> torch.Tensor:
-    return result.decode(result.output)  # batch-first even for a batch of one
+    return result.batch_audio()  # batch-first even for a batch of one
+
+
+def _open_work(args, rec: Recording, outputs, opts: dict, **extra) -> WorkFolder:
+    """The run's work folder (``--work-dir``, default beside the first output), new or resumed.
+
+    Its fingerprint is everything the result depends on: the input's bytes, the fit options (with
+    the precision and the blind rule's settings as they resolve here), the segmenting, the batch
+    (batches round differently), the command's own inputs (``extra``, e.g. the gaps), the daptools
+    and torch versions and, on the CPU, the number of threads (they change the rounding).
+    """
+    dev = resolve_device(args.device)
+    settings = {k: v for k, v in opts.items() if k not in ("device", "progress", "stopping")}
+    rule = Stopping.coerce(opts.get("stopping")) if args.select == "auto" else None  # as fit() resolves it
+    fingerprint = {"daptools": __version__, "command": args.command, "input_sha256": file_sha256(rec.path),
+                   "preset": args.preset, **settings, "precision": resolve_precision(opts["precision"], dev),
+                   "device": dev.type, "stopping": None if rule is None else asdict(rule), "segment": args.segment,
+                   "overlap": args.overlap, "batch": args.batch, "torch": torch.__version__,
+                   "cpu_threads": torch.get_num_threads() if dev.type == "cpu" else None, **extra}
+    path = Path(args.work_dir) if args.work_dir else default_path(outputs[0])
+    args.work = WorkFolder.open(path, fingerprint, args.resume)
+    if args.resume and not args.work.resumed:
+        _say(args, f"nothing to resume in {path}: starting from the first segment")
+    return args.work
 
 
 # ---------------------------------------------------------------------------- commands
@@ -414,13 +532,18 @@ def _start(args) -> tuple[Recording, list[Path], dict]:
         args.batch = 1 if device.type == "cpu" else 8
     if args.batch < 1:
         raise DapError(f"--batch must be at least 1, got {args.batch}")
+    if getattr(args, "seeds", None) is not None and args.seeds < 1:
+        raise DapError(f"--seeds must be at least 1, got {args.seeds}")
     _segment_sizes(args)
     if getattr(args, "min_gap", None) is not None and args.min_gap < 1000 * HOP / SAMPLE_RATE:
         raise DapError(f"--min-gap must be at least {1000 * HOP / SAMPLE_RATE:.0f} ms, got {args.min_gap:g}")
     opts = _fit_options(args)
     build_prior(args.prior, **opts.get("prior_options", {}))  # any bad prior option fails here, not mid-run
     rec = load_recording(args.input)
-    return rec, check_outputs(args.output, rec.path, args.force), opts
+    outputs = check_outputs(args.output, rec.path, args.force)
+    for out in outputs:  # --overload float on a format without float samples fails now, not after the fit
+        overload_rule(out, output_subtype(out, rec), args.overload)
+    return rec, outputs, opts
 
 
 def _announce(args, rec: Recording, opts: dict, plan) -> None:
@@ -433,10 +556,15 @@ def _announce(args, rec: Recording, opts: dict, plan) -> None:
 
 
 def _finish(args, rec: Recording, outputs, waves, started: float) -> int:
+    """Write the outputs (one gain for all of them when they must be scaled), then drop the work folder."""
+    peak = max(float(np.abs(w).max()) for w in waves)
     for path, wav in zip(outputs, waves):
-        warning = write_atomic(path, wav, rec.rate, rec)
+        warning = write_atomic(path, wav, rec.rate, rec, args.overload, peak)
         if warning:
             print(f"daptools: warning: {warning}", file=sys.stderr)
+    left = args.work.remove()
+    if left:
+        print(f"daptools: warning: {left}", file=sys.stderr)
     names = ", ".join(str(p) for p in outputs)
     _say(args, f"wrote {names} ({rec.duration:.2f} s, mono, {rec.rate} Hz) in {time.perf_counter() - started:.1f} s")
     return 0
@@ -447,6 +575,7 @@ def cmd_denoise(args) -> int:
     started = time.perf_counter()
     rec, outs, opts = _start(args)
     plan = _plan(args, rec.wav.numel())
+    work = _open_work(args, rec, outs, opts)
     _announce(args, rec, opts, plan)
     pieces = plan.split(rec.wav)
 
@@ -454,7 +583,7 @@ def cmd_denoise(args) -> int:
         return _decoded(denoise(pieces[batch], callback=callback, every=_every(opts["iterations"]), **opts))
 
     label = f"denoise {len(plan)} segment{'s' * (len(plan) > 1)}"
-    out = run_batches(solve, list(range(len(plan))), args, opts["iterations"], label)
+    out = run_batches(solve, list(range(len(plan))), args, opts["iterations"], label, work)
     return _finish(args, rec, outs, [_to_output(plan.join(torch.stack(out)), rec)], started)
 
 
@@ -465,6 +594,7 @@ def cmd_inpaint(args) -> int:
     gaps, found = _gaps_for(args, rec)
     gaps16 = [(int(round(a * SAMPLE_RATE)), int(round(b * SAMPLE_RATE))) for a, b in gaps]
     plan = _plan(args, rec.wav.numel(), keep_out=gaps16, margin=N_FFT)
+    work = _open_work(args, rec, outs, opts, gaps=gaps)
     _announce(args, rec, opts, plan)
     if found:
         _say(args, found)
@@ -478,7 +608,7 @@ def cmd_inpaint(args) -> int:
                                 **opts))
 
     label = f"inpaint {len(todo)} of {len(plan)} segment{'s' * (len(plan) > 1)}"
-    filled = run_batches(solve, todo, args, opts["iterations"], label)
+    filled = run_batches(solve, todo, args, opts["iterations"], label, work)
     restored = pieces.clone()
     restored[todo] = torch.stack(filled)
     out = _splice(rec, _to_output(plan.join(restored), rec), gaps)
@@ -490,6 +620,7 @@ def cmd_separate(args) -> int:
     started = time.perf_counter()
     rec, outs, opts = _start(args)
     plan = _plan(args, rec.wav.numel())
+    work = _open_work(args, rec, outs, opts)
     _announce(args, rec, opts, plan)
     pieces = plan.split(rec.wav)
     if len(plan) > 1:
@@ -500,7 +631,7 @@ def cmd_separate(args) -> int:
         return _decoded(separate(pieces[batch], callback=callback, every=_every(opts["iterations"]), **opts))
 
     label = f"separate {len(plan)} segment{'s' * (len(plan) > 1)}"
-    out = torch.stack(run_batches(solve, list(range(len(plan))), args, opts["iterations"], label))
+    out = torch.stack(run_batches(solve, list(range(len(plan))), args, opts["iterations"], label, work))
     sources = plan.join(align_sources(out, plan))
     return _finish(args, rec, outs, [_to_output(s, rec) for s in sources], started)
 
@@ -524,6 +655,11 @@ def _add_common(p: argparse.ArgumentParser, n_outputs: int) -> None:
     p.add_argument("-o", "--output", nargs=n_outputs, required=True, metavar="OUT",
                    help="output file(s); the format follows the extension (.wav, .flac, .ogg)")
     p.add_argument("--force", action="store_true", help="replace an existing output file (never the input)")
+    p.add_argument("--overload", choices=OVERLOAD,
+                   help="when the result exceeds full scale and the output's samples cannot hold it: float "
+                        "(write 32-bit float samples; the default where the format has them, e.g. WAV), scale "
+                        "(one gain for the whole result, peak just below full scale; the default elsewhere, e.g. "
+                        "FLAC, OGG) or clip (clip to +-1); a warning always says what was done")
     presets = ", ".join(f"{k} ({v.iterations} iterations at lr {v.lr:g}, widths "
                         f"{'/'.join(map(str, v.channels or (35, 70, 140)))})" for k, v in RUN_PRESETS.items())
     fit = p.add_argument_group("fitting")
@@ -547,6 +683,11 @@ def _add_common(p: argparse.ArgumentParser, n_outputs: int) -> None:
     seg.add_argument("--segment", type=float, default=2.0, help="segment length in seconds (default 2)")
     seg.add_argument("--overlap", type=float, default=0.25,
                      help="cross-fade between segments in seconds (default 0.25)")
+    seg.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run: the same command plus --resume fits only the segments "
+                          "its work folder lacks and writes what the uninterrupted run would have")
+    seg.add_argument("--work-dir", metavar="DIR", help="where finished segments are kept until the output is "
+                     "written (default OUTPUT.daptools-work beside the first output; removed after success)")
     seg.add_argument("--batch", type=int, help="segments fitted at once as one batch of independent networks "
                      "(default: 8 on a GPU, 1 on the CPU, where batching was measured slower); lower it if memory "
                      "runs out")
@@ -570,6 +711,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=summary, description=f"{summary}. {IO_HELP}")
         _add_common(p, n_out)
         p.set_defaults(func=func)
+    for name in ("denoise", "inpaint"):
+        sub.choices[name].add_argument(
+            "--seeds", type=int, metavar="K", help="fit an ensemble of K networks per segment (seeds --seed, "
+            "--seed + 1, ...) as one batch and average their spectrograms: K times the work per segment "
+            "(default: one network)")
     ip = sub.choices["inpaint"]
     ip.add_argument("--gaps", metavar="START-END,...",
                     help="the gaps in seconds, e.g. 1.20-1.35,4.0-4.2 (default: find runs of digital silence)")
@@ -621,6 +767,7 @@ def main(argv=None) -> int:
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     _interrupted[0] = False
+    args = None
     previous = None
     with contextlib.suppress(ValueError):  # only the main thread may set a handler
         previous = signal.signal(signal.SIGINT, _on_interrupt)
@@ -642,7 +789,10 @@ def main(argv=None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
-        print("daptools: interrupted; no output was written", file=sys.stderr)
+        work = getattr(args, "work", None)
+        kept = "" if work is None else (f"; {work.count()} finished segment(s) kept in {work.path}: run the same "
+                                        "command with --resume to continue")
+        print(f"daptools: interrupted; no output was written{kept}", file=sys.stderr)
         return 130
     finally:
         if previous is not None:

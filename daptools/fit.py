@@ -131,6 +131,12 @@ class FitResult:
         audio (Tensor | None): ``decode(output)``: the restored waveform(s).
         spectrogram (Tensor): same as ``output`` (kept for readability in tasks).
         nets (list[nn.Module]): the fitted networks (CPU), one per problem.
+        members (int): networks averaged per problem: 1 for a plain fit, K for an ensemble
+            (``seeds=K`` in the tasks, :mod:`daptools.ensemble`), whose ``history``,
+            ``*_iteration`` and ``nets`` are per member (B * K of them).
+        member_scores (dict[str, ndarray]): an ensemble's members' own scores, (B, K).
+        waveforms (dict[str, Tensor] | None): decoded candidates, batch first, where they are not
+            ``decode(candidates[name])`` (an ensemble combined in the waveform domain).
     """
     output: torch.Tensor
     candidates: dict
@@ -147,6 +153,9 @@ class FitResult:
     stop_iteration: np.ndarray | None = None
     decode: Callable | None = field(default=None, repr=False)
     nets: list = field(default_factory=list, repr=False)
+    members: int = 1
+    member_scores: dict = field(default_factory=dict)
+    waveforms: dict | None = field(default=None, repr=False)
 
     @property
     def spectrogram(self) -> torch.Tensor:
@@ -158,8 +167,16 @@ class FitResult:
         return None if self.decode is None else self.candidate_audio(self.selection)
 
     def candidate_audio(self, name: str):
-        wav = self.decode(self.candidates[name])
+        """A candidate's waveform(s): (samples,) or (sources, samples) for one problem, else batch-first."""
+        wav = self.batch_audio(name)
         return wav[0] if wav.shape[0] == 1 else wav
+
+    def batch_audio(self, name: str | None = None) -> torch.Tensor:
+        """A candidate's waveform(s), batch first even for one problem (default: the selected one)."""
+        name = name or self.selection
+        if self.waveforms is not None and name in self.waveforms:
+            return self.waveforms[name]
+        return self.decode(self.candidates[name])
 
     def __repr__(self):
         lines = [f"FitResult({self.iterations} iterations on {self.device}/{self.precision}, "
@@ -167,9 +184,13 @@ class FitResult:
         if self.auto_iteration is not None:
             lines.append(f"  auto: chose iteration {self.auto_iteration.tolist()}, stopped at "
                          f"{self.stop_iteration.tolist()} (blind)")
+        if self.members > 1:
+            lines.append(f"  ensemble of {self.members} networks per problem; scores of the combined outputs:")
         for k, v in self.scores.items():
             tag = f"  [{ORACLE_NOTE}]" if k == "oracle" else ""
             lines.append(f"  score[{k}] = {np.array2string(np.asarray(v), precision=2)}{tag}")
+        for k, v in self.member_scores.items():
+            lines.append(f"  member score[{k}] = {np.array2string(np.asarray(v), precision=2)}")
         return "\n".join(lines)
 
 

@@ -69,3 +69,31 @@ def get_preset(name: str) -> Preset:
     if name not in PRESETS:
         raise DapError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[name]
+
+
+# The notebooks 07-10 run fewer iterations than the lab preset's, so that each one's lab run stays near
+# 5 minutes on one core of a 2-core CPU (the budget tests/test_notebooks.py checks against
+# notebooks/timings.json): a notebook makes several fits (07, 08: the live fit and the runner's; 09: three
+# U-Nets per step; 10: three priors, one harmonic). Smoke and paper runs keep their presets' counts.
+NOTEBOOK_LAB_ITERATIONS = {"07": 220, "08": 220, "09": 200, "10": 220}
+
+
+def notebook_iterations(notebook: str, preset: str, iterations: int | None = None) -> int:
+    """Adam steps per fit in a notebook of the series (the one place that sets them).
+
+    Args:
+        notebook (str): the notebook's number, e.g. "07".
+        preset (str): the preset it runs ("lab", "paper", "smoke").
+        iterations (int | None): the notebook's ``iterations`` parameter; None: the series' choice,
+            ``NOTEBOOK_LAB_ITERATIONS`` at the lab preset (the preset's own for notebooks not listed),
+            else the preset's.
+
+    Returns:
+        int
+    """
+    if iterations is not None:
+        if int(iterations) < 1:
+            raise DapError(f"iterations must be at least 1, got {iterations}")
+        return int(iterations)
+    default = get_preset(preset).iterations
+    return NOTEBOOK_LAB_ITERATIONS.get(notebook, default) if preset == "lab" else default

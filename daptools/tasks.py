@@ -13,6 +13,7 @@ import torch.nn as nn
 
 from ._checks import DapError, as_waveform
 from .corruptions import GapMask
+from .ensemble import Ensemble
 from .fit import FitResult, fit
 from .metrics import best_permutation, snr
 from .priors import build_prior
@@ -32,7 +33,7 @@ def _decoder(length: int, hop: int = HOP) -> Callable:
 
 
 def denoise(noisy, prior="exp_dense", iterations: int = 2000, seed=0, reference=None, hop: int = HOP,
-            **fit_options) -> FitResult:
+            seeds: int | None = None, combine: str = "spectrogram", **fit_options) -> FitResult:
     """Denoise a recording: fit the prior to its spectrogram, read the output (Sec. 4.1).
 
     Args:
@@ -43,18 +44,26 @@ def denoise(noisy, prior="exp_dense", iterations: int = 2000, seed=0, reference=
         reference (Tensor | None): clean waveform, only to monitor SNR / offer the oracle.
         hop (int): spectrogram hop in samples (default 64, the paper's; 128 halves the frames and
             the cost per iteration: a labelled speed option, see docs/performance.md).
+        seeds (int | None): fit an ensemble of this many networks per clip (seeds ``seed``,
+            ``seed + 1``, ...) as one batch and average them (:mod:`daptools.ensemble`); None: one.
+        combine (str): how an ensemble is averaged: "spectrogram" (the prior outputs, default) or
+            "waveform" (the decoded waveforms).
         **fit_options: anything :func:`daptools.fit` takes (lr, schedule, select, ema, device, ...).
 
     Returns:
-        FitResult: ``.audio`` is the denoised waveform.
+        FitResult: ``.audio`` is the denoised waveform (an ensemble's: its members combined).
     """
     clips = _clips(noisy)
-    return fit(prior, to_spectrogram(clips, hop=hop), iterations=iterations, seed=seed, reference=reference,
-               decode=_decoder(clips.shape[-1], hop), **fit_options)
+    ens = Ensemble(seeds, seed, combine)
+    result = fit(prior, to_spectrogram(ens.repeat(clips), hop=hop), iterations=iterations,
+                 seed=ens.seeds(clips.shape[0]), reference=ens.repeat_reference(reference, clips.shape[0]),
+                 decode=_decoder(clips.shape[-1], hop), **fit_options)
+    return ens.combine(result, reference, score=fit_options.get("score"))
 
 
 def inpaint(observation, mask: GapMask | torch.Tensor, prior="exp_dense", iterations: int = 2000, seed=0,
-            reference=None, keep_observed: bool = True, hop: int = HOP, **fit_options) -> FitResult:
+            reference=None, keep_observed: bool = True, hop: int = HOP, seeds: int | None = None,
+            combine: str = "spectrogram", **fit_options) -> FitResult:
     """Fill known gaps: the loss sees only observed spectrogram frames (Sec. 4.2).
 
     Args:
@@ -66,7 +75,7 @@ def inpaint(observation, mask: GapMask | torch.Tensor, prior="exp_dense", iterat
             (1, 1, F, T) with 1 = observed.
         keep_observed (bool): the result keeps the observed spectrogram frames and takes only
             the missing ones from the prior (default True); False returns the raw prior output.
-        Other arguments as in :func:`denoise`.
+        Other arguments as in :func:`denoise` (``seeds``, ``combine``: an ensemble).
 
     Returns:
         FitResult: ``.audio`` is the restored waveform.
@@ -80,16 +89,22 @@ def inpaint(observation, mask: GapMask | torch.Tensor, prior="exp_dense", iterat
         raise DapError(f"spectrogram mask must have {spec.shape[-1]} frames with values in [0, 1]")
     if m.sum() == 0:
         raise DapError("the mask hides the whole clip: nothing is observed")
+    ens = Ensemble(seeds, seed, combine)
     obs = spec * m
-    decode_raw = _decoder(clip.shape[-1], hop)
-
-    def decode(out):
-        return decode_raw(obs + (1 - m) * out if keep_observed else out)
-
+    obs_k, m_k = ens.repeat(obs), m if m.shape[0] == 1 else ens.repeat(m)  # one mask broadcasts over members
     # the blind stopping rule watches the content of the gaps: the rest is the observation
-    fit_options.setdefault("statistic", lambda out: out * (1 - m.to(out.device)))
-    return fit(prior, obs, forward=lambda out: out * m.to(out.device), iterations=iterations, seed=seed,
-               reference=reference, decode=decode, **fit_options)
+    fit_options.setdefault("statistic", lambda out: out * (1 - m_k.to(out.device)))
+    result = fit(prior, obs_k, forward=lambda out: out * m_k.to(out.device), iterations=iterations,
+                 seed=ens.seeds(clip.shape[0]), reference=ens.repeat_reference(reference, clip.shape[0]),
+                 decode=_gap_decoder(obs_k, m_k, clip.shape[-1], hop, keep_observed), **fit_options)
+    return ens.combine(result, reference, decode=_gap_decoder(obs, m, clip.shape[-1], hop, keep_observed),
+                       score=fit_options.get("score"))
+
+
+def _gap_decoder(obs: torch.Tensor, m: torch.Tensor, length: int, hop: int, keep_observed: bool) -> Callable:
+    """Prior output -> waveform, keeping the observed frames (``keep_observed``) of ``obs``."""
+    decode_raw = _decoder(length, hop)
+    return lambda out: decode_raw(obs + (1 - m) * out if keep_observed else out)
 
 
 class SeparationPrior(nn.Module):
@@ -206,6 +221,9 @@ def separate(mixture, prior="exp_dense", iterations: int = 2000, seed=0, referen
         :func:`daptools.metrics.best_permutation` or BSS Eval's permutation); ``.output`` holds
         [s1, s2, mask].
     """
+    if "seeds" in fit_options:
+        raise DapError("separate has no ensembles (seeds=K): each member orders its sources its own way, so "
+                       "their average would mix them; fit one seed at a time")
     clips = _clips(mixture)
     spec = to_spectrogram(clips)
     length = clips.shape[-1]

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def test_help_says_what_goes_in_and_what_comes_out(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "16 kHz" in text and "mono at the input's sample rate" in text
     for option in ("--prior", "--iterations", "--preset", "--device", "--seed", "--quiet", "--precision",
-                   "--segment", "--overlap", "--batch", "--force"):
+                   "--segment", "--overlap", "--batch", "--force", "--resume", "--work-dir", "--overload", "--seeds"):
         assert option in text
 
 
@@ -115,18 +116,19 @@ def test_default_prior_runs(tmp_path, capsys):
 
 
 class FakeFits:
-    """Stands in for a task: returns its input (or fixed sources), records the batches."""
+    """Stands in for a task: returns its input times ``gain`` (or fixed sources), records the batches."""
 
-    def __init__(self, sources: int = 0):
-        self.batches, self.sources = [], sources
+    def __init__(self, sources: int = 0, gain: float = 1.0):
+        self.batches, self.sources, self.gain = [], sources, gain
 
     def __call__(self, wav, *args, callback=None, iterations=1, **options):
         self.batches.append(wav.shape[0])
         self.options = dict(options, iterations=iterations)
         for it in range(1, iterations + 1):
             callback({"iteration": it})
+        wav = wav * self.gain
         out = wav if not self.sources else torch.stack([wav * 0.25, wav * 0.75], 1)
-        return types.SimpleNamespace(output=out, decode=lambda o: o)
+        return types.SimpleNamespace(output=out, decode=lambda o: o, batch_audio=lambda: out)
 
 
 def test_segments_are_fitted_in_batches_and_joined_back_exactly(tmp_path, capsys, monkeypatch):
@@ -149,6 +151,8 @@ def test_segments_are_fitted_in_batches_and_joined_back_exactly(tmp_path, capsys
     (["--preset", "paper", "--iterations", "7", "--precision", "bf16", "--seed", "3"],
      {"iterations": 7, "precision": "bf16", "seed": 3}),
     (["--channels", "8,16,32", "--prior", "exp"], {"prior": "exp", "prior_options": {"channels": (8, 16, 32)}}),
+    (["--seeds", "3"], {"seeds": 3}),
+    ([], {"seeds": None}),
 ])
 def test_presets_and_options_reach_the_fit(tmp_path, capsys, monkeypatch, speech, extra, expected):
     fake = FakeFits()
@@ -157,6 +161,22 @@ def test_presets_and_options_reach_the_fit(tmp_path, capsys, monkeypatch, speech
     assert rc == 0, err
     assert {k: fake.options.get(k) for k in expected} == expected
     assert fake.options["progress"] is False and fake.options["device"] == "cpu"
+
+
+def test_seeds_fits_an_ensemble_per_segment(tmp_path, capsys):
+    """--seeds 2: the average of the runs with --seed 0 and --seed 1 (all steps after the fit are linear)."""
+    src = write(tmp_path / "speech.wav", real_speech(2.5), subtype="FLOAT")
+    outs = {}
+    for name, extra in {"s0": ["--seed", "0"], "s1": ["--seed", "1"], "both": ["--seeds", "2"]}.items():
+        rc, err = run(capsys, "denoise", src, "-o", tmp_path / f"{name}.wav", *TINY, "--precision", "fp32",
+                      "--quiet", *extra)
+        assert rc == 0 and err == "", err
+        outs[name] = sf.read(str(tmp_path / f"{name}.wav"), dtype="float32")[0]
+    mean = (outs["s0"] + outs["s1"]) / 2
+    assert np.abs(outs["both"] - mean).max() <= 1e-4 * np.abs(mean).max() + 1e-7
+    assert np.abs(outs["s0"] - outs["s1"]).max() > 100 * np.abs(outs["both"] - mean).max()  # the seeds differ
+    rc, err = run(capsys, "separate", src, "-o", tmp_path / "a.wav", tmp_path / "b.wav", *TINY, "--seeds", "2")
+    assert rc == 2 and "unrecognized arguments: --seeds" in err  # not offered for separation
 
 
 def test_separate_long_file_matches_sources_across_segments(tmp_path, capsys, monkeypatch):
@@ -217,7 +237,7 @@ class FakeInpaint:
         self.pieces.extend(wav)
         self.masks.extend(mask)
         callback({"iteration": iterations})
-        return types.SimpleNamespace(output=wav + 0.25, decode=lambda o: o)
+        return types.SimpleNamespace(output=wav + 0.25, decode=lambda o: o, batch_audio=lambda: wav + 0.25)
 
 
 def _zero_runs(x: np.ndarray) -> np.ndarray:
@@ -294,7 +314,9 @@ def test_an_interrupted_write_leaves_no_output(tmp_path, capsys, monkeypatch, sp
     monkeypatch.setattr(cli.sf, "write", broken_write)
     rc, err = run(capsys, "denoise", speech, "-o", tmp_path / "out.wav", *TINY)
     assert rc == 130 and "no output was written" in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["speech.wav"]
+    # no output and no temporary file; the work folder keeps both finished segments for --resume
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav.daptools-work", "speech.wav"]
+    assert "2 finished segment(s) kept" in err
 
 
 def test_ctrl_c_during_fitting_leaves_no_output(tmp_path, speech):
@@ -310,7 +332,258 @@ def test_ctrl_c_during_fitting_leaves_no_output(tmp_path, speech):
     finally:
         proc.kill()
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["speech.wav"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav.daptools-work", "speech.wav"]
+    assert os.listdir(tmp_path / "out.wav.daptools-work") == ["settings.json"]  # no segment was finished
+
+
+# ---------------------------------------------------------------------------- nothing clipped
+
+
+@pytest.mark.parametrize("name,overload,subtype,peak,fragment", [
+    ("out.wav", None, "FLOAT", 1.5, "written as 32-bit float samples (FLOAT instead of PCM_16)"),
+    ("out.flac", None, "PCM_16", 0.99, "scaled by -3.61 dB to fit PCM_16"),
+    ("out.ogg", None, "VORBIS", 0.99, "scaled by -3.61 dB to fit VORBIS"),
+    ("out.wav", "scale", "PCM_16", 0.99, "scaled by -3.61 dB"),
+    ("out.wav", "clip", "PCM_16", 1.0, "clipped to +-1 for PCM_16 (--overload clip)"),
+])
+def test_a_result_beyond_full_scale_is_never_clipped_silently(tmp_path, speech, name, overload, subtype, peak,
+                                                               fragment):
+    like = cli.load_recording(speech)  # a PCM_16 WAV
+    loud = (1.5 * dap.peak_normalize(torch.from_numpy(real_speech(1.0)))).numpy()
+    warning = cli.write_atomic(tmp_path / name, loud, SR, like, overload)
+    assert "the result peaks at 1.500 (+3.52 dBFS), above full scale" in warning and fragment in warning
+    back, _ = sf.read(str(tmp_path / name), dtype="float32")
+    assert sf.info(str(tmp_path / name)).subtype == subtype
+    if subtype == "VORBIS":  # lossy: the level, not the samples
+        assert abs(np.abs(back).max() - peak) < 0.05
+        return
+    if subtype == "FLOAT":
+        assert np.array_equal(back, loud)  # the true samples, peak 1.5
+    elif overload != "clip":  # one gain for the whole result: the shape is kept
+        assert abs(np.abs(back).max() - peak) <= 2 ** -15 and np.abs(back - loud * peak / 1.5).max() <= 2 ** -15
+    else:
+        assert np.abs(back).max() == 1.0 and np.abs(back - loud).max() > 0.4
+    quiet = tmp_path / ("quiet" + Path(name).suffix)  # within full scale: written as it is, nothing said
+    assert cli.write_atomic(quiet, loud / 2, SR, like, overload) is None
+    assert sf.info(str(quiet)).subtype == cli.output_subtype(quiet, like)
+
+
+def test_overload_float_needs_a_format_with_float_samples(tmp_path, capsys, speech):
+    rc, err = run(capsys, "denoise", speech, "-o", tmp_path / "out.flac", *TINY, "--overload", "float")
+    assert rc == 2 and err.count("\n") == 1
+    assert "--overload float: FLAC files cannot hold float samples; write a .wav output, or pass --overload scale" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["speech.wav"]  # refused before any fitting
+
+
+@pytest.mark.parametrize("name,extra,subtype,peak,fragment", [
+    ("out.wav", [], "FLOAT", 1.35, "FLOAT instead of PCM_16"),
+    ("out.flac", [], "PCM_16", 0.99, "scaled by -2.69 dB"),
+    ("out.wav", ["--overload", "clip"], "PCM_16", 1.0, "clipped"),
+])
+def test_a_loud_restoration_from_the_command_line(tmp_path, capsys, monkeypatch, speech, name, extra, subtype, peak,
+                                                  fragment):
+    monkeypatch.setattr(cli, "denoise", FakeFits(gain=1.5))  # the restoration: 1.5 x the input (peak 0.9)
+    rc, err = run(capsys, "denoise", speech, "-o", tmp_path / name, *TINY, "--quiet", *extra)
+    assert rc == 0 and err.count("\n") == 1 and err.startswith("daptools: warning: ") and fragment in err, err
+    back, _ = sf.read(str(tmp_path / name), dtype="float32")
+    assert sf.info(str(tmp_path / name)).subtype == subtype
+    assert abs(np.abs(back).max() - peak) <= 2 ** -15 + 1e-6
+
+
+def test_separated_sources_share_one_gain(tmp_path, capsys, monkeypatch, speech):
+    monkeypatch.setattr(cli, "separate", FakeFits(sources=2, gain=2.0))  # sources 0.5 x and 1.5 x the input
+    outs = [tmp_path / "a.flac", tmp_path / "b.flac"]
+    rc, err = run(capsys, "separate", speech, "-o", *outs, *TINY, "--quiet")
+    assert rc == 0 and err.count("scaled by -2.69 dB") == 2, err
+    a, b = (sf.read(str(p), dtype="float32")[0] for p in outs)
+    assert abs(np.abs(b).max() - 0.99) <= 2 ** -15 and abs(np.abs(a).max() - 0.33) <= 2 ** -15  # still 1 : 3
+
+
+# ---------------------------------------------------------------------------- resuming an interrupted run
+
+# real fits, small enough for seconds: 2.4 s of speech in 0.5 s segments (6 of them), fp32 so that the
+# file's bytes follow from the settings alone
+RESUMABLE = ["--prior", "plain", "--channels", "4,4,8", "--iterations", "3", "--select", "last", "--device", "cpu",
+             "--precision", "fp32", "--segment", "0.5", "--overlap", "0.1"]
+WORK = ".daptools-work"
+
+
+class Segments:
+    """Wraps a task: counts the segments it is asked to fit, and raises KeyboardInterrupt (what
+    Ctrl-C raises) instead of fitting once ``limit`` segments are done (None: no limit)."""
+
+    def __init__(self, task, limit=None):
+        self.task, self.limit, self.fitted = task, limit, 0
+
+    def __call__(self, wav, *args, **kwargs):
+        if self.limit is not None and self.fitted + wav.shape[0] > self.limit:
+            raise KeyboardInterrupt
+        self.fitted += wav.shape[0]
+        return self.task(wav, *args, **kwargs)
+
+
+def _stored(work: Path) -> list[str]:
+    return sorted(p.name for p in work.glob("segment-*.npy"))
+
+
+@pytest.fixture
+def long_speech(tmp_path) -> Path:
+    return write(tmp_path / "long.wav", real_speech(2.4), subtype="PCM_16")
+
+
+@pytest.mark.parametrize("batch,limit,lost", [(1, 2, None), (2, 4, "segment-00003.npy")])
+def test_resume_after_ctrl_c_fits_only_the_missing_segments_and_writes_the_same_file(
+        tmp_path, capsys, monkeypatch, long_speech, batch, limit, lost):
+    argv = ["denoise", long_speech, *RESUMABLE, "--batch", batch]
+    whole = Segments(dap.denoise)
+    monkeypatch.setattr(cli, "denoise", whole)
+    rc, err = run(capsys, *argv, "-o", tmp_path / "whole.wav")
+    assert rc == 0 and whole.fitted == 6, err
+    assert not (tmp_path / f"whole.wav{WORK}").exists()  # removed after success
+
+    out, work = tmp_path / "out.wav", tmp_path / f"out.wav{WORK}"
+    monkeypatch.setattr(cli, "denoise", Segments(dap.denoise, limit=limit))
+    rc, err = run(capsys, *argv, "-o", out)
+    assert rc == 130 and f"{limit} finished segment(s) kept in {work}" in err and "--resume" in err
+    assert not out.exists() and len(_stored(work)) == limit
+    kept = limit
+    if lost:  # as if killed between the two saves of the second batch: that whole batch is fitted again
+        (work / lost).unlink()
+        kept = limit - batch
+    resumed = Segments(dap.denoise)
+    monkeypatch.setattr(cli, "denoise", resumed)
+    rc, err = run(capsys, *argv, "-o", out, "--resume")
+    assert rc == 0, err
+    assert f"resuming from {work}: {kept} of 6 segments kept, fitting {6 - kept}" in err
+    assert resumed.fitted == 6 - kept
+    assert digest(out) == digest(tmp_path / "whole.wav")  # byte for byte the uninterrupted run's file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.wav", "out.wav", "whole.wav"]
+
+
+def _daptools(*argv) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "daptools", *map(str, argv)], cwd=ROOT, text=True,
+                            stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The long file restored in one go by the installed command: (input, output's sha256)."""
+    folder = tmp_path_factory.mktemp("whole")
+    src = write(folder / "long.wav", real_speech(2.4), subtype="PCM_16")
+    proc = _daptools("denoise", src, "-o", folder / "whole.wav", *RESUMABLE, "--iterations", "10")
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    return src, digest(folder / "whole.wav")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["kill -INT", "kill -9"])
+def test_a_killed_run_resumes_to_the_uninterrupted_file(tmp_path, uninterrupted, sig):
+    src, expected = uninterrupted
+    out, work = tmp_path / "out.wav", tmp_path / f"out.wav{WORK}"
+    argv = ["denoise", src, "-o", out, *RESUMABLE, "--iterations", "10"]
+    proc = _daptools(*argv)
+    try:
+        while len(_stored(work)) < 2 and proc.poll() is None:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        proc.send_signal(sig)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL), err
+    assert not out.exists() and not list(tmp_path.glob(".out.wav.*"))  # no output, not even a partial one
+    kept = len(_stored(work))
+    assert 2 <= kept < 6
+    proc = _daptools(*argv, "--resume")
+    err = proc.communicate(timeout=300)[1]
+    assert proc.returncode == 0, err
+    assert f"resuming from {work}: {kept} of 6 segments kept, fitting {6 - kept}" in err
+    assert digest(out) == expected and not work.exists()
+
+
+def _interrupted_run(tmp_path, capsys, monkeypatch, command, src, *extra):
+    """A run (with a stand-in task, on one thread) interrupted after its first segment; returns its argv."""
+    monkeypatch.setattr(cli.torch, "get_num_threads", lambda: 1)
+    argv = [command, src, "-o", tmp_path / "out.wav", *RESUMABLE, *extra]
+    fake = FakeFits() if command == "denoise" else FakeInpaint()
+    monkeypatch.setattr(cli, command, Segments(fake, limit=1))
+    rc, err = run(capsys, *argv)
+    assert rc == 130 and "1 finished segment(s) kept" in err, err
+    return argv
+
+
+@pytest.mark.parametrize("command,change,fragment", [
+    ("denoise", ["--iterations", "4"], "--resume: the settings (iterations 3 -> 4) changed since the interrupted run"),
+    ("denoise", ["--seed", "1"], "seed 0 -> 1"),
+    ("denoise", ["--prior", "exp"], 'prior "plain" -> "exp"'),
+    ("denoise", ["--channels", "4,4,4"], 'prior_options {"channels": [4, 4, 8]} -> {"channels": [4, 4, 4]}'),
+    ("denoise", ["--precision", "bf16"], 'precision "fp32" -> "bf16"'),
+    ("denoise", ["--select", "auto"], 'select "last" -> "auto"'),
+    ("denoise", ["--segment", "0.6"], "segment 0.5 -> 0.6"),
+    ("denoise", ["--batch", "2"], "batch 1 -> 2"),
+    ("denoise", ["--seeds", "2"], "seeds null -> 2"),
+    ("denoise", ["threads"], "cpu_threads 1 -> 2"),
+    ("denoise", ["--preset", "smoke"], 'lr 0.003 -> 0.001; preset "lab" -> "smoke"'),
+    ("denoise", ["input"], "--resume: the input file (its sha256 differs) changed since the interrupted run"),
+    ("inpaint", ["--gaps", "0.6-0.72,1.6-1.7"], "gaps [[0.6, 0.7], [1.6, 1.7]] -> [[0.6, 0.72], [1.6, 1.7]]"),
+])
+def test_resume_refuses_another_input_or_other_settings(tmp_path, capsys, monkeypatch, long_speech, command,
+                                                        change, fragment):
+    extra = ["--gaps", "0.6-0.7,1.6-1.7"] if command == "inpaint" else []  # two segments to fit
+    argv = _interrupted_run(tmp_path, capsys, monkeypatch, command, long_speech, *extra)
+    work = tmp_path / f"out.wav{WORK}"
+    before = {p.name: digest(p) for p in work.iterdir()}
+    if change == ["input"]:
+        write(long_speech, real_speech(2.4, start=3.0), subtype="PCM_16")
+        change = []
+    if change == ["threads"]:  # they change the rounding of the CPU kernels, so the bytes of the result
+        monkeypatch.setattr(cli.torch, "get_num_threads", lambda: 2)
+        change = []
+    rc, err = run(capsys, *argv, *change, "--resume")
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("daptools: error: --resume: "), err
+    assert fragment in err and "changed since the interrupted run" in err and "delete the folder" in err
+    assert {p.name: digest(p) for p in work.iterdir()} == before  # the kept segments are untouched
+    assert not (tmp_path / "out.wav").exists()
+
+
+def test_an_existing_work_folder_needs_resume(tmp_path, capsys, monkeypatch, long_speech):
+    argv = _interrupted_run(tmp_path, capsys, monkeypatch, "denoise", long_speech)
+    rc, err = run(capsys, *argv)
+    assert rc == 2 and err.count("\n") == 1
+    assert "holds an interrupted run's finished segments; pass --resume to continue it, or delete" in err
+    assert _stored(tmp_path / f"out.wav{WORK}") == ["segment-00000.npy"]
+
+
+def test_work_dir_option_and_a_folder_that_is_not_a_work_folder(tmp_path, capsys, monkeypatch, long_speech):
+    monkeypatch.setattr(cli, "denoise", FakeFits())
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    rc, err = run(capsys, "denoise", long_speech, "-o", tmp_path / "out.wav", *RESUMABLE, "--work-dir", mine,
+                  "--resume")
+    assert rc == 2 and "is not a daptools work folder" in err and (mine / "notes.txt").read_text() == "keep me"
+    rc, err = run(capsys, "denoise", long_speech, "-o", tmp_path / "out.wav", *RESUMABLE,
+                  "--work-dir", tmp_path / "work", "--resume")
+    assert rc == 0 and "nothing to resume" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.wav", "mine", "out.wav"]
+
+
+def test_segments_are_stored_atomically(tmp_path, monkeypatch):
+    from daptools import resume
+    work = resume.WorkFolder.open(tmp_path / "w", {"input_sha256": "x"}, resume=False)
+    work.save(0, np.ones(8))
+
+    def killed(f, data, **kwargs):
+        f.write(b"\x93NUMPY half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(resume.np, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        work.save(1, np.ones(8))
+    monkeypatch.undo()
+    (tmp_path / "w" / ".segment-00002.npy.abc.part").write_bytes(b"left by kill -9")
+    (tmp_path / "w" / "segment-00003.npy").write_bytes(b"not a segment")  # damaged: fitted again
+    assert list(work.load(range(4))) == [0]
+    assert work.remove() is None and not (tmp_path / "w").exists()
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -360,6 +633,7 @@ BAD_INPUTS = {
     "segment too short": (SPEECH, ["--segment", "0.01"], "--segment must be at least"),
     "overlap too long": (SPEECH, ["--overlap", "5"], "--overlap must be between 0 and half of --segment"),
     "zero batch": (SPEECH, ["--batch", "0"], "--batch must be at least 1"),
+    "zero seeds": (SPEECH, ["--seeds", "0"], "--seeds must be at least 1"),
     "unknown output format": (SPEECH, ["-o", "{tmp}/out.xyz"], "cannot tell the audio format from '.xyz'"),
     "output folder missing": (SPEECH, ["-o", "{tmp}/nowhere/out.wav"], "output folder does not exist"),
     "output without extension": (SPEECH, ["-o", "{tmp}/out"], "cannot tell the audio format"),

@@ -116,6 +116,29 @@ def test_strip_removes_outputs(tmp_path):
     assert code.outputs == [] and code.execution_count is None and "papermill" not in nb.metadata
 
 
+def test_notebook_iteration_counts_are_set_in_one_place():
+    """07-10 run fewer iterations than the lab preset's: the counts live in daptools/presets.py, and
+    each notebook asks for its own (a given ``iterations`` parameter wins at every preset)."""
+    table = dap.presets.NOTEBOOK_LAB_ITERATIONS
+    for number, count in table.items():
+        assert dap.presets.notebook_iterations(number, "lab") == count < dap.get_preset("lab").iterations
+        assert dap.presets.notebook_iterations(number, "paper") == dap.get_preset("paper").iterations
+        assert dap.presets.notebook_iterations(number, "smoke") == dap.get_preset("smoke").iterations
+        assert dap.presets.notebook_iterations(number, "paper", 7) == 7
+    assert dap.presets.notebook_iterations("04", "lab") == dap.get_preset("lab").iterations  # not listed
+    with pytest.raises(dap.DapError, match="at least 1"):
+        dap.presets.notebook_iterations("07", "lab", 0)
+    for path in NOTEBOOKS:
+        nb = _read(path)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert 'run_preset != "lab"' not in code, f"{path.name}: a lab override of its own; use daptools/presets.py"
+        if path.name[:2] in table:
+            params = ast.parse(_parameter_cells(nb)[0].source)
+            value = next(n.value for n in params.body if any(t.id == "iterations" for t in n.targets))
+            assert ast.literal_eval(value) is None, f"{path.name}: iterations = None takes the series' count"
+            assert f'dap.presets.notebook_iterations("{path.name[:2]}", run_preset, iterations)' in code, path.name
+
+
 def test_every_notebook_is_timed():
     timings_path = NOTEBOOK_DIR / "timings.json"
     assert timings_path.exists(), "notebooks/timings.json is missing: run python scripts/time_notebooks.py"

@@ -179,3 +179,83 @@ def test_collapsed_separation_is_detected_blindly(speech, piano):
     assert COLLAPSE_SHARE < float(source_shares(both)) < 1 - COLLAPSE_SHARE
     assert float(source_shares(collapsed)) == pytest.approx(1.0)
     assert float(source_shares(torch.cat([both, collapsed]))[1]) == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- ensembles
+def _members_alone(task, *args, seed, k, **opts):
+    return [task(*args, seed=seed + i, **opts) for i in range(k)]
+
+
+def _close(a, b, rel=1e-4):
+    """Equal up to float rounding (a batch of vmapped networks rounds unlike one network alone)."""
+    return float((a - b).abs().max()) <= rel * float(b.abs().max()) + 1e-7
+
+
+def test_an_ensemble_is_the_average_of_its_members_fitted_alone(speech):
+    noisy = dap.add_gaussian_noise(speech, 0.1, seed=0)
+    opts = dict(prior="plain", iterations=4, select="last", reference=speech, monitor_every=1, progress=False,
+                prior_options=TINY, precision="fp32")
+    alone = _members_alone(dap.denoise, noisy, seed=5, k=3, **opts)
+    r = dap.denoise(noisy, seed=5, seeds=3, **opts)
+    assert r.output.shape[0] == 1 and r.members == 3 and r.audio.shape == speech.shape
+    assert set(r.candidates) == {"last", "oracle"} and r.selection == "last"
+    for kind in ("last", "oracle"):  # the oracle: the mean of each member's own best iterate
+        assert _close(r.candidates[kind], torch.stack([a.candidates[kind] for a in alone]).mean(0)), kind
+        assert r.member_scores[kind][0] == pytest.approx([a.scores[kind][0] for a in alone], abs=1e-3)
+    mean_audio = torch.stack([a.audio for a in alone]).mean(0)
+    assert _close(r.audio, mean_audio)
+    assert r.scores["last"][0] == pytest.approx(dap.metrics.snr(speech, r.audio), abs=1e-6)  # recomputed
+    assert r.scores["last"][0] == pytest.approx(dap.metrics.snr(speech, mean_audio), abs=1e-3)
+    # the decoder is linear: averaging the waveforms gives the same audio up to rounding
+    w = dap.denoise(noisy, seed=5, seeds=3, combine="waveform", **opts)
+    assert w.waveforms is not None and _close(w.audio, r.audio) and torch.equal(w.output, r.output)
+    # a batch of clips: B * K problems, one combined result per clip, every clip with seeds 5, 6
+    other = dap.add_gaussian_noise(speech.flip(0), 0.1, seed=1)
+    two = dap.denoise(torch.stack([noisy, other]), seed=5, seeds=2, **{**opts, "reference": None})
+    assert two.output.shape[0] == 2 and two.audio.shape == (2, speech.numel()) and len(two.nets) == 4
+    assert _close(two.candidates["last"][:1], torch.stack([a.candidates["last"] for a in alone[:2]]).mean(0))
+
+
+def test_each_member_stops_by_its_own_blind_rule(speech):
+    noisy = dap.add_gaussian_noise(speech, 0.1, seed=0)
+    # a quick rule and a small lr: with a large one, the batch and the fits alone drift apart by rounding
+    # (Adam amplifies it: 4 % after 12 steps at lr 1e-2), and the rule would see different outputs
+    opts = dict(prior="plain", iterations=40, progress=False, prior_options=TINY, precision="fp32",
+                stopping={"window": 4, "every": 1, "patience": 3, "min_iterations": 5})
+    alone = _members_alone(dap.denoise, noisy, seed=0, k=3, **opts)
+    r = dap.denoise(noisy, seed=0, seeds=3, **opts)
+    stops = [int(a.stop_iteration[0]) for a in alone]
+    assert len(set(stops)) > 1, stops  # the members stop at different iterations (7, 9, 7 when written)
+    assert r.stop_iteration.tolist() == stops and r.auto_iteration.tolist() == [int(a.auto_iteration[0]) for a in alone]
+    assert r.iterations == max(stops) < 40  # the batch ends when its last member has stopped
+    # each member's choice is frozen where it stopped, while the batch ran on
+    assert _close(r.output, torch.stack([a.output for a in alone]).mean(0))
+
+
+def test_an_inpainting_ensemble(speech):
+    mask = dap.random_gaps(speech.numel(), n_gaps=1, seed=0)
+    gapped = dap.apply_gaps(speech, mask)
+    opts = dict(prior="plain", iterations=3, select="last", reference=speech, progress=False, prior_options=TINY,
+                precision="fp32")
+    alone = _members_alone(dap.inpaint, gapped, mask, seed=2, k=2, **opts)
+    r = dap.inpaint(gapped, mask, seed=2, seeds=2, **opts)
+    assert r.output.shape[0] == 1 and r.audio.shape == speech.shape
+    assert _close(r.audio, torch.stack([a.audio for a in alone]).mean(0))
+    assert r.member_scores["last"].shape == (1, 2)
+    assert r.scores["last"][0] == pytest.approx(dap.metrics.snr(speech, r.audio), abs=1e-6)
+
+
+@pytest.mark.parametrize("options,fragment", [
+    ({"seeds": 0}, "seeds must be a whole number of networks, at least 1"),
+    ({"seeds": 2.5}, "seeds must be a whole number"),
+    ({"seeds": 2, "seed": [0, 1]}, "seeds=K takes one int seed"),
+    ({"seeds": 2, "combine": "median"}, "combine must be spectrogram or waveform"),
+])
+def test_bad_ensemble_options(speech, options, fragment):
+    with pytest.raises(dap.DapError, match=fragment):
+        dap.denoise(speech, iterations=1, progress=False, prior_options=TINY, **options)
+
+
+def test_separation_has_no_ensembles(speech, piano):
+    with pytest.raises(dap.DapError, match="separate has no ensembles"):
+        dap.separate(speech + piano, iterations=1, progress=False, prior_options=TINY, seeds=2)
