@@ -80,3 +80,26 @@ def to_waveform(spec, length: int, n_fft: int = N_FFT, hop: int = HOP) -> torch.
     wav = torch.istft(to_complex(spec), n_fft, hop_length=hop, window=_window(n_fft, spec.device), center=True,
                       length=int(length))
     return wav[0] if wav.shape[0] == 1 else wav
+
+
+def white_noise_power(length: int, std: float = 1.0, n_fft: int = N_FFT, hop: int = HOP) -> float:
+    """Expected square of one value of :func:`to_spectrogram` (a real or an imaginary part) for
+    white noise of standard deviation ``std``: the mean-squared error left by a fit that has
+    reproduced everything but the noise (what the blind stopping rule compares the loss with).
+
+    Per frame, E|X(f)|^2 = std^2 * sum of the squared window over the frame's samples inside
+    the clip (edge frames are zero-padded); half of it in each of the two channels.
+
+    Args:
+        length (int): samples in the clip.
+        std (float): noise standard deviation.
+        n_fft (int), hop (int): the analysis (defaults 1022, 64).
+
+    Returns:
+        float
+    """
+    w2 = _window(n_fft, "cpu").double().pow(2)
+    starts = torch.arange(n_frames(length, hop)) * hop - n_fft // 2
+    idx = starts[:, None] + torch.arange(n_fft)[None]
+    inside = ((idx >= 0) & (idx < length)).double()
+    return float(std ** 2 * (inside * w2).sum(1).mean() / 2)

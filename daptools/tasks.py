@@ -12,12 +12,13 @@ import torch
 import torch.nn as nn
 
 from ._checks import DapError, as_waveform
-from .corruptions import GapMask
+from .corruptions import GapMask, estimate_noise_std
 from .ensemble import Ensemble
 from .fit import FitResult, fit
 from .metrics import best_permutation, snr
 from .priors import build_prior
-from .spectral import HOP, to_spectrogram, to_waveform
+from .spectral import HOP, to_spectrogram, to_waveform, white_noise_power
+from .stopping import Stopping
 
 
 def _clips(wav) -> torch.Tensor:
@@ -55,6 +56,9 @@ def denoise(noisy, prior="exp_dense", iterations: int = 2000, seed=0, reference=
     """
     clips = _clips(noisy)
     ens = Ensemble(seeds, seed, combine)
+    if fit_options.get("select", "auto") == "auto" or fit_options.get("stopping") is not None:
+        fit_options["stopping"] = Stopping.coerce(fit_options.get("stopping")).with_floor(
+            [white_noise_power(x.numel(), estimate_noise_std(x), hop=hop) for x in ens.repeat(clips)])
     result = fit(prior, to_spectrogram(ens.repeat(clips), hop=hop), iterations=iterations,
                  seed=ens.seeds(clips.shape[0]), reference=ens.repeat_reference(reference, clips.shape[0]),
                  decode=_decoder(clips.shape[-1], hop), **fit_options)

@@ -18,7 +18,9 @@ import numpy as np
 import torch
 
 import daptools as dap
-from daptools.stopping import Stopping, WindowedVariance
+from daptools.corruptions import estimate_noise_std
+from daptools.spectral import white_noise_power
+from daptools.stopping import Monitor, Stopping
 
 
 def load(path: Path) -> dict:
@@ -60,45 +62,38 @@ def statistic_for(d: dict):
     return None
 
 
-def replay_wmv(d: dict, rule: Stopping, budget: int) -> dict:
+def blind_floor(d: dict) -> float | None:
+    """The floor :func:`daptools.denoise` hands the rule (None for inpainting: it hands none)."""
+    if d["meta"]["task"] == "inpaint":
+        return None
+    obs = torch.from_numpy(d["observation"])
+    return white_noise_power(obs.numel(), estimate_noise_std(obs), hop=d["meta"]["hop"])
+
+
+def replay(d: dict, rule: Stopping, budget: int, use_floor: bool = True) -> dict:
+    """Run the package's rule over the stored outputs and losses, as :func:`daptools.fit` would
+    (``use_floor``: with the noise floor :func:`daptools.denoise` would hand it)."""
     its = d["iterations"]
     every = int(its[1] - its[0])
     if rule.every % every:
         raise ValueError(f"rule.every {rule.every} is not a multiple of the stored step {every}")
-    mon = WindowedVariance(rule, 1, statistic_for(d))
-    last = None
-    stop = budget
+    floor = blind_floor(d)
+    if floor is not None and use_floor:
+        rule = rule.with_floor(floor)
+    mon = Monitor(rule, 1, statistic_for(d))
+    last, stop = None, budget
     for i, it in enumerate(its):
         if it > budget:
             break
         last = torch.from_numpy(d["snaps"][i]).float()[None]
         if it % rule.every:
             continue
-        if mon.observe(int(it), last)[0]:
+        if mon.observe(int(it), last, d["loss"][it - 1:it])[0]:
             stop = int(it)
             break
     mon.finish(stop, last)
-    return {"stop": stop, "chosen": int(mon.iteration[0]), "score": score_of(d, mon.output)}
-
-
-def noise_floor(d: dict, q: float = 0.5) -> float:
-    """Blind estimate of the loss a perfect clean fit would leave: the noise power per spectrogram
-    value, from a low quantile of |Y|^2 over frames in each frequency bin (minimum statistics)."""
-    spec = dap.to_spectrogram(torch.from_numpy(d["observation"]), hop=d["meta"]["hop"])[0]
-    power = spec.pow(2).sum(0)                                  # |Y|^2, (F, T)
-    psd = torch.quantile(power, q, dim=1) / -np.log(1 - q)      # exponential-distribution correction
-    return float(psd.mean() / 2)                                # per real/imag value
-
-
-def replay_discrepancy(d: dict, tau: float, budget: int, q: float = 0.5) -> dict:
-    loss = d["loss"][:budget]
-    floor = noise_floor(d, q)
-    hit = np.flatnonzero(loss <= tau * floor)
-    its = d["iterations"]
-    stop = int(hit[0]) + 1 if hit.size else budget
-    k = int(np.searchsorted(its, stop))
-    k = min(k, int(np.searchsorted(its, budget, side="right")) - 1)
-    return {"stop": stop, "chosen": int(its[k]), "score": score_of(d, torch.from_numpy(d["snaps"][k]).float()[None])}
+    return {"stop": int(mon.stopped_at[0]), "chosen": int(mon.iteration[0]), "reason": str(mon.reason[0]),
+            "score": score_of(d, mon.output)}
 
 
 def analyse(path: Path, rules: dict, budgets) -> dict:
@@ -115,21 +110,39 @@ def analyse(path: Path, rules: dict, budgets) -> dict:
         out["rules"][f"oracle@{budget}"] = {"stop": int(its[k]), "chosen": int(its[:k + 1][q[:k + 1].argmax()]),
                                             "score": float(q[:k + 1].max())}
         for name, rule in rules.items():
-            if isinstance(rule, Stopping):
-                out["rules"][f"{name}@{budget}"] = replay_wmv(d, rule, budget)
-            else:
-                out["rules"][f"{name}@{budget}"] = replay_discrepancy(d, rule, budget)
+            rule, use_floor = rule if isinstance(rule, tuple) else (rule, True)
+            out["rules"][f"{name}@{budget}"] = replay(d, rule, budget, use_floor)
     return out
 
 
 def default_rules() -> dict:
+    """Plateau-only variants (no floor) and floor variants with the default plateau."""
     rules = {}
-    for w, p, avg in itertools.product((50, 100, 200), (100, 200, 400), (True, False)):
-        rules[f"wmv_w{w}_p{p}_{'mean' if avg else 'point'}"] = Stopping(window=w, patience=p, every=5,
-                                                                        min_iterations=0, average=avg)
-    for tau in (0.6, 0.8, 1.0, 1.2):
-        rules[f"disc_{tau}"] = tau
+    for w, p, avg in itertools.product((50, 100, 200), (150, 300, 600), (False, True)):
+        rules[f"plateau_w{w}_p{p}_{'mean' if avg else 'point'}"] = (Stopping(
+            window=w, patience=p, every=5, min_iterations=100, average=avg), False)
+    for tau in (0.8, 0.9, 1.0, 1.1, 1.2, 1.3):
+        rules[f"floor{tau}_p300"] = Stopping(window=100, patience=300, every=5, min_iterations=100, floor_factor=tau)
+        rules[f"floor{tau}_nop"] = Stopping(window=100, patience=None, every=5, min_iterations=100, floor_factor=tau)
     return rules
+
+
+def summary(rows: list[dict], top: int = 40) -> str:
+    """Per rule, over the fits: mean and worst (rule - oracle) in dB, mean (rule - last), mean stop."""
+    names = sorted({k for r in rows for k in r["rules"]})
+    lines = [f"{len(rows)} fits", f"{'rule':34s} {'-oracle mean':>12s} {'worst':>7s} {'-last mean':>10s} "
+             f"{'stop mean':>9s} {'stop/budget':>11s}"]
+    table = []
+    for name in names:
+        got = [(r["rules"][name], r) for r in rows if name in r["rules"]]
+        gap = np.array([g["score"] - r["rules"][f"oracle@{name.split('@')[1]}"]["score"] for g, r in got])
+        vs_last = np.array([g["score"] - r["rules"][f"last@{name.split('@')[1]}"]["score"] for g, r in got])
+        stop = np.array([g["stop"] for g, _ in got])
+        frac = np.array([g["stop"] / int(name.split("@")[1]) for g, _ in got])
+        table.append((gap.mean(), f"{name:34s} {gap.mean():12.2f} {gap.min():7.2f} {vs_last.mean():10.2f} "
+                                  f"{stop.mean():9.0f} {frac.mean():11.2f}"))
+    table.sort(key=lambda t: -t[0])
+    return "\n".join(lines + [t[1] for t in table[:top]])
 
 
 def main(argv=None):
@@ -148,6 +161,7 @@ def main(argv=None):
         print(f"{f.parent.name}/{f.stem}: input {r['input']:.2f} oracle {r['oracle']:.2f} @ {r['oracle_iteration']}",
               flush=True)
     Path(args.json).write_text(json.dumps(rows))
+    print(summary(rows))
 
 
 if __name__ == "__main__":
