@@ -51,12 +51,12 @@ from . import __version__
 from ._checks import DapError
 from .audio import read_audio, resample
 from .corruptions import GapMask
-from .device import resolve_device
+from .device import auto_batch_size, fit_memory_bytes, resolve_device
 from .presets import PRESETS as RUN_PRESETS, get_preset
 from .priors import build_prior, prior_names
 from .segments import align_sources, plan_segments
-from .spectral import HOP, N_FFT, SAMPLE_RATE
-from .tasks import denoise, inpaint, separate
+from .spectral import HOP, N_FFT, N_FREQ, SAMPLE_RATE, n_frames
+from .tasks import SeparationPrior, denoise, inpaint, separate
 
 SILENCE = 1e-8          # |sample| below this counts as digital silence
 SPLICE_SECONDS = 0.01   # inpaint: cross-fade between the original and the filled gap
@@ -411,7 +411,7 @@ def _start(args) -> tuple[Recording, list[Path], dict]:
     if args.iterations is not None and args.iterations < 1:
         raise DapError(f"--iterations must be at least 1, got {args.iterations}")
     if args.batch is None:
-        args.batch = 1 if device.type == "cpu" else 8
+        args.batch = 1 if device.type == "cpu" else _gpu_batch(args, device)
     if args.batch < 1:
         raise DapError(f"--batch must be at least 1, got {args.batch}")
     _segment_sizes(args)
@@ -421,6 +421,14 @@ def _start(args) -> tuple[Recording, list[Path], dict]:
     build_prior(args.prior, **opts.get("prior_options", {}))  # any bad prior option fails here, not mid-run
     rec = load_recording(args.input)
     return rec, check_outputs(args.output, rec.path, args.force), opts
+
+
+def _gpu_batch(args, device: torch.device) -> int:
+    """Segments per batch on a GPU: as many as its free memory holds, from the prior's memory estimate."""
+    size, _ = _segment_sizes(args)
+    opts = {"channels": args.channels} if args.channels else get_preset(args.preset).prior_options()
+    net = SeparationPrior(args.prior, **opts) if args.command == "separate" else build_prior(args.prior, **opts)
+    return auto_batch_size(device, fit_memory_bytes(net, (2, N_FREQ, n_frames(size))))
 
 
 def _announce(args, rec: Recording, opts: dict, plan) -> None:
@@ -548,8 +556,8 @@ def _add_common(p: argparse.ArgumentParser, n_outputs: int) -> None:
     seg.add_argument("--overlap", type=float, default=0.25,
                      help="cross-fade between segments in seconds (default 0.25)")
     seg.add_argument("--batch", type=int, help="segments fitted at once as one batch of independent networks "
-                     "(default: 8 on a GPU, 1 on the CPU, where batching was measured slower); lower it if memory "
-                     "runs out")
+                     "(default: on a GPU as many as its free memory holds, at most 64; 1 on the CPU, where "
+                     "batching was measured slower); lower it if memory runs out")
     adv = p.add_argument_group("for tests and experiments")
     adv.add_argument("--channels", type=_channels, metavar="W1,W2,...",
                      help="U-Net block widths, e.g. 8,16,32 (smaller is faster and weaker; default: the preset's)")
