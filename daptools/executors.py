@@ -11,6 +11,7 @@ next run with the same ``--out`` does them (and nothing else).
     python -m daptools.experiments table1 --executor ray --address auto   # a running cluster
 
 Ray is optional (``pip install "daptools[cluster]"``) and imported only here, only when asked for.
+A driver killed hard (SIGKILL) can leave agents of the local cluster it started: ``ray stop`` ends them.
 """
 from __future__ import annotations
 
