@@ -3,6 +3,7 @@
     python -m daptools.bench                      # speed table, every prior, this device
     python -m daptools.bench --quality            # fast paths vs fp32 eager: final SNR on real clips
     python -m daptools.bench --batched            # clips per hour, batched vs one at a time
+    python -m daptools.bench --batches 1,4,16,64  # step time of B clips fitted together (vmap)
     daptools bench --priors exp_dense --steps 10 --json bench.json
 
 Speed: for each prior at the paper's size (a 1 s, 16 kHz clip: a 2 x 512 x 251
@@ -16,7 +17,10 @@ a fresh subprocess: peak memory is that process's alone, and a path that crashes
 Paths: ``eager`` (fp32, native dilated convolutions: the baseline),
 ``s2b`` (fp32, dilated convolutions as space-to-batch on the CPU: the default
 there), ``bf16`` (autocast; only where the hardware computes bf16 natively),
-``channels_last`` and ``compile`` (torch.compile), each measured, never assumed.
+``channels_last``, ``bf16_channels_last`` (both; CUDA) and ``compile`` (torch.compile), each
+measured, never assumed. With ``--batches``, every (prior, path) is timed at each batch size B:
+B independent problems in one step (what the runner does on a GPU); ``ms_per_problem`` is the
+step time divided by B.
 """
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ from ._checks import DapError
 from .device import cpu_supports_bf16, resolve_device
 from .priors import DilatedConv2d, build_prior, prior_names
 
-PATHS = ("eager", "s2b", "bf16", "channels_last", "compile")
+PATHS = ("eager", "s2b", "bf16", "channels_last", "bf16_channels_last", "compile")
 
 
 def _path_options(path: str, device: torch.device) -> tuple[dict, bool] | None:
@@ -51,6 +55,8 @@ def _path_options(path: str, device: torch.device) -> tuple[dict, bool] | None:
         return ({"precision": "bf16"}, True) if native else None
     if path == "channels_last":
         return {"precision": "fp32", "channels_last": True}, device.type == "cpu"
+    if path == "bf16_channels_last":  # fit() drops channels_last with bf16 on a CPU (it crashed there)
+        return ({"precision": "bf16", "channels_last": True}, False) if device.type == "cuda" else None
     if path == "compile":
         return {"precision": "fp32", "compile": True}, device.type == "cpu"
     raise DapError(f"unknown path {path!r}; choose from {', '.join(PATHS)}")
@@ -77,13 +83,26 @@ def step_flops(prior: str, frames: int = 251, options: dict | None = None) -> in
 
 
 def time_steps(prior: str, path: str, device="auto", frames: int = 251, steps: int = 5, warmup: int = 2,
-               options: dict | None = None) -> dict:
-    """Median seconds per training step of ``dap.fit`` for one prior and path (in this process)."""
+               options: dict | None = None, batch: int = 1) -> dict:
+    """Median time per training step of ``dap.fit`` for one prior and path (in this process).
+
+    Args:
+        prior (str), path (str): what to time (see PATHS).
+        device (str): where.
+        frames (int): spectrogram frames (251: a 1 s clip).
+        steps (int), warmup (int): steps timed, after the untimed warm-up steps.
+        options (dict | None): :func:`build_prior` options (e.g. channels).
+        batch (int): problems fitted together (each with its own seed).
+
+    Returns:
+        dict: "median_ms" (one step of the whole batch), "ms_per_problem", "min_ms", "peak_mib", ...
+        or "skipped" where the path does not apply.
+    """
     from .fit import fit
     dev = resolve_device(device)
     opts = _path_options(path, dev)
     if opts is None:
-        return {"prior": prior, "path": path, "skipped": "does not apply on this device"}
+        return {"prior": prior, "path": path, "batch": batch, "skipped": "does not apply on this device"}
     fit_opts, s2b = opts
     stamps = []
 
@@ -92,29 +111,30 @@ def time_steps(prior: str, path: str, device="auto", frames: int = 251, steps: i
             torch.cuda.synchronize()
         stamps.append(time.perf_counter())
 
-    obs = torch.randn(1, 2, 512, frames, generator=torch.Generator().manual_seed(0))
+    obs = torch.randn(batch, 2, 512, frames, generator=torch.Generator().manual_seed(0))
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     fit(_factory(prior, s2b, options or {}), obs, iterations=warmup + steps, device=dev, progress=False,
-        callback=tick, every=1, **fit_opts)
+        callback=tick, every=1, seed=list(range(batch)), select="last", **fit_opts)
     times = np.diff([start] + stamps)[warmup:]
     peak = (torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return {"prior": prior, "path": path, "device": str(dev), "median_ms": 1000 * statistics.median(times),
-            "min_ms": 1000 * float(min(times)), "steps": steps, "warmup": warmup,
+    median = 1000 * statistics.median(times)
+    return {"prior": prior, "path": path, "device": str(dev), "batch": batch, "median_ms": median,
+            "ms_per_problem": median / batch, "min_ms": 1000 * float(min(times)), "steps": steps, "warmup": warmup,
             "peak_mib": peak, "peak_kind": "cuda max allocated" if dev.type == "cuda" else "process max RSS"}
 
 
-def _run_isolated(prior, path, args) -> dict:
-    """time_steps in a fresh interpreter (own peak memory; a crash becomes a row)."""
+def _run_isolated(prior, path, args, batch: int = 1) -> dict:
+    """time_steps in a fresh interpreter (own peak memory; a crash, e.g. out of memory, becomes a row)."""
     cmd = [sys.executable, "-m", "daptools.bench", "--worker", prior, path, "--device", args.device,
            "--frames", str(args.frames), "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--channels", args.channels or ""]
+           "--channels", args.channels or "", "--batch", str(batch)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         why = proc.stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
-        return {"prior": prior, "path": path, "failed": f"exit {proc.returncode}: {why[0][:200]}"}
+        return {"prior": prior, "path": path, "batch": batch, "failed": f"exit {proc.returncode}: {why[0][:200]}"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -123,30 +143,31 @@ def speed_table(args) -> list[dict]:
     rows = []
     options = _channels(args.channels)
     for prior in args.priors:
-        flops = step_flops(prior, args.frames, options)
-        base = None
-        for path in args.paths:
-            row = _run_isolated(prior, path, args)
-            row["gflop_per_step"] = flops / 1e9
-            if "median_ms" in row:
-                row["tflops"] = flops / (row["median_ms"] / 1000) / 1e12
-                base = row["median_ms"] if path == "eager" else base
-                row["speedup_vs_eager"] = base / row["median_ms"] if base else None
-            rows.append(row)
-            print(_fmt_row(row), flush=True)
+        flops = step_flops(prior, args.frames, options)  # of one problem
+        for batch in args.batches:
+            base = None
+            for path in args.paths:
+                row = _run_isolated(prior, path, args, batch)
+                row["gflop_per_step"] = batch * flops / 1e9
+                if "median_ms" in row:
+                    row["tflops"] = batch * flops / (row["median_ms"] / 1000) / 1e12
+                    base = row["median_ms"] if path == "eager" else base
+                    row["speedup_vs_eager"] = base / row["median_ms"] if base else None
+                rows.append(row)
+                print(_fmt_row(row), flush=True)
     return rows
 
 
 def _fmt_row(r: dict) -> str:
     if "median_ms" not in r:
-        return f"| {r['prior']} | {r['path']} | {r.get('skipped') or r.get('failed')} |||||"
+        return f"| {r['prior']} | {r['path']} | {r.get('batch', 1)} | {r.get('skipped') or r.get('failed')} ||||||"
     sp = f"{r['speedup_vs_eager']:.2f}x" if r.get("speedup_vs_eager") else "–"
-    return (f"| {r['prior']} | {r['path']} | {r['median_ms']:.1f} | {r['peak_mib']:.0f} | "
-            f"{r['gflop_per_step']:.1f} | {r['tflops'] * 1000:.1f} | {sp} |")
+    return (f"| {r['prior']} | {r['path']} | {r['batch']} | {r['median_ms']:.1f} | {r['ms_per_problem']:.2f} | "
+            f"{r['peak_mib']:.0f} | {r['gflop_per_step']:.1f} | {r['tflops'] * 1000:.1f} | {sp} |")
 
 
-SPEED_HEADER = ("| prior | path | ms/step (median) | peak MiB | GFLOP/step | achieved GFLOP/s | speed-up |\n"
-                "|---|---|---|---|---|---|---|")
+SPEED_HEADER = ("| prior | path | batch | ms/step (median) | ms/step per problem | peak MiB | GFLOP/step | "
+                "achieved GFLOP/s | speed-up vs eager (same batch) |\n|---|---|---|---|---|---|---|---|---|")
 
 
 def quality_check(args) -> list[dict]:
@@ -244,17 +265,24 @@ def main(argv=None) -> int:
     ap.add_argument("--duration", type=float, default=0.5, help="clip seconds for --quality")
     ap.add_argument("--iterations", type=int, default=100, help="iterations for --quality / --batched")
     ap.add_argument("--batched", action="store_true", help="clips per hour, batched vs one at a time")
-    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=4, help="problems per batch for --batched")
+    ap.add_argument("--batches", default="1", help="speed table: batch sizes to time, e.g. 1,4,16,64 (default 1)")
     ap.add_argument("--json", help="write all results here")
     ap.add_argument("--worker", nargs=2, metavar=("PRIOR", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     try:
         if args.worker:
             print(json.dumps(time_steps(*args.worker, device=args.device, frames=args.frames, steps=args.steps,
-                                        warmup=args.warmup, options=_channels(args.channels))))
+                                        warmup=args.warmup, options=_channels(args.channels), batch=args.batch)))
             return 0
         args.priors = [p.strip() for p in args.priors.split(",")]
         args.paths = [p.strip() for p in args.paths.split(",")]
+        try:
+            args.batches = [int(b) for b in args.batches.split(",")]
+        except ValueError:
+            raise DapError(f"--batches must be whole numbers separated by commas, got {args.batches!r}") from None
+        if min(args.batches) < 1:
+            raise DapError(f"--batches must be at least 1, got {args.batches}")
         bad = [p for p in args.priors if p not in prior_names()] + [p for p in args.paths if p not in PATHS]
         if bad:
             raise DapError(f"unknown prior or path: {', '.join(bad)}")

@@ -59,14 +59,14 @@ from . import __version__
 from ._checks import DapError
 from .audio import read_audio, resample
 from .corruptions import GapMask
-from .device import resolve_device, resolve_precision
+from .device import auto_batch_size, fit_memory_bytes, resolve_device, resolve_precision
 from .presets import PRESETS as RUN_PRESETS, get_preset
 from .priors import build_prior, prior_names
 from .resume import WorkFolder, default_path, file_sha256
 from .segments import align_sources, plan_segments
-from .spectral import HOP, N_FFT, SAMPLE_RATE
+from .spectral import HOP, N_FFT, N_FREQ, SAMPLE_RATE, n_frames
 from .stopping import Stopping
-from .tasks import denoise, inpaint, separate
+from .tasks import SeparationPrior, denoise, inpaint, separate
 
 SILENCE = 1e-8          # |sample| below this counts as digital silence
 SPLICE_SECONDS = 0.01   # inpaint: cross-fade between the original and the filled gap
@@ -529,7 +529,7 @@ def _start(args) -> tuple[Recording, list[Path], dict]:
     if args.iterations is not None and args.iterations < 1:
         raise DapError(f"--iterations must be at least 1, got {args.iterations}")
     if args.batch is None:
-        args.batch = 1 if device.type == "cpu" else 8
+        args.batch = 1 if device.type == "cpu" else _gpu_batch(args, device)
     if args.batch < 1:
         raise DapError(f"--batch must be at least 1, got {args.batch}")
     if getattr(args, "seeds", None) is not None and args.seeds < 1:
@@ -544,6 +544,14 @@ def _start(args) -> tuple[Recording, list[Path], dict]:
     for out in outputs:  # --overload float on a format without float samples fails now, not after the fit
         overload_rule(out, output_subtype(out, rec), args.overload)
     return rec, outputs, opts
+
+
+def _gpu_batch(args, device: torch.device) -> int:
+    """Segments per batch on a GPU: as many as its free memory holds, from the prior's memory estimate."""
+    size, _ = _segment_sizes(args)
+    opts = {"channels": args.channels} if args.channels else get_preset(args.preset).prior_options()
+    net = SeparationPrior(args.prior, **opts) if args.command == "separate" else build_prior(args.prior, **opts)
+    return auto_batch_size(device, fit_memory_bytes(net, (2, N_FREQ, n_frames(size))))
 
 
 def _announce(args, rec: Recording, opts: dict, plan) -> None:
@@ -689,8 +697,8 @@ def _add_common(p: argparse.ArgumentParser, n_outputs: int) -> None:
     seg.add_argument("--work-dir", metavar="DIR", help="where finished segments are kept until the output is "
                      "written (default OUTPUT.daptools-work beside the first output; removed after success)")
     seg.add_argument("--batch", type=int, help="segments fitted at once as one batch of independent networks "
-                     "(default: 8 on a GPU, 1 on the CPU, where batching was measured slower); lower it if memory "
-                     "runs out")
+                     "(default: on a GPU as many as its free memory holds, at most 64; 1 on the CPU, where "
+                     "batching was measured slower); lower it if memory runs out")
     adv = p.add_argument_group("for tests and experiments")
     adv.add_argument("--channels", type=_channels, metavar="W1,W2,...",
                      help="U-Net block widths, e.g. 8,16,32 (smaller is faster and weaker; default: the preset's)")

@@ -82,3 +82,69 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 def autocast(device: torch.device, precision: str):
     """The autocast context for a resolved precision (a no-op for fp32)."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+# The estimate below counts what autograd keeps for the backward pass; measured peaks on an H200
+# (fp32, batch 1, paper size: docs/performance.md) were 0.96x (plain), 1.22x (exp_dense) and
+# 1.30x (harmonic) of that count, so 1.5x is a margin over all three.
+MEMORY_SAFETY = 1.5
+
+
+def fit_memory_bytes(net: torch.nn.Module, shape, safety: float = MEMORY_SAFETY) -> int:
+    """A conservative estimate of the peak GPU memory of one fit (one problem of a batch).
+
+    Counted, not measured: the network runs once on PyTorch's ``meta`` device (shapes only, no
+    arithmetic, so it costs milliseconds on any machine) and the tensors autograd saves for the
+    backward pass are summed, plus the weights with their gradients and Adam's two moments; the
+    sum is multiplied by ``safety``. The fp32 count is used for bf16 too (measured bf16 peaks
+    were 30-40 % lower).
+
+    Args:
+        net (nn.Module): the prior of one problem (``in_channels`` sets z's channels, default 2).
+            It is copied to the meta device; the original is left as it is.
+        shape (tuple[int]): the observation of one problem, (channels, freq, frames).
+        safety (float): the margin over the count (see MEMORY_SAFETY).
+
+    Returns:
+        int: bytes.
+    """
+    import copy
+    meta = copy.deepcopy(net).to("meta")
+    z = torch.empty(1, getattr(net, "in_channels", 2), *shape[1:], device="meta")
+    saved = [0]
+
+    def pack(t):
+        saved[0] += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = meta(z).float()
+    weights = 4 * sum(4 * p.numel() for p in meta.parameters())  # weights, gradients, Adam's m and v
+    return int(safety * (saved[0] + weights + 4 * out.numel() + 4 * z.numel()))
+
+
+def auto_batch_size(device: torch.device, per_fit_bytes: int, cap: int = 64, reserve: float = 0.1) -> int:
+    """How many problems to fit at once on ``device``: as many as its free memory holds.
+
+    On CUDA: ``(free - reserve * total) // per_fit_bytes`` from ``torch.cuda.mem_get_info``
+    (the reserve leaves room for the CUDA context, cuDNN workspaces and fragmentation),
+    clipped to [1, cap]. On the CPU 1 (batching was measured slower there,
+    docs/performance.md); on MPS, which has no free-memory query, 8 (the earlier default).
+
+    Args:
+        device (torch.device): where the fits run (resolved, see :func:`resolve_device`).
+        per_fit_bytes (int): one problem's peak memory (see :func:`fit_memory_bytes`).
+        cap (int): the largest batch (beyond it the step time was not measured).
+        reserve (float): the share of the card's total memory kept free.
+
+    Returns:
+        int: at least 1, at most ``cap``.
+    """
+    if per_fit_bytes <= 0 or cap < 1:
+        raise DapError(f"auto_batch_size needs per_fit_bytes > 0 and cap >= 1, got {per_fit_bytes}, {cap}")
+    if device.type == "cpu":
+        return 1
+    if device.type != "cuda":
+        return min(8, cap)
+    free, total = torch.cuda.mem_get_info(device)
+    return int(max(1, min(cap, (free - reserve * total) // per_fit_bytes)))

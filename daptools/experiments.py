@@ -11,6 +11,7 @@ finish, so a rerun skips them: a long run survives interruption.
     python -m daptools.experiments table1 --preset lab --out runs/table1
     python -m daptools.experiments figure2 --preset lab --out runs/figure2
     daptools paper table3 --preset paper --data paper --out runs/paper_table3
+    daptools paper table1 --preset paper --executor ray    # the fits as Ray tasks (daptools.executors)
 
 Outputs in ``--out``: ``config.json`` (settings and package versions),
 ``rows.jsonl``, ``summary.md`` / ``summary.json`` (mean +- std per prior and
@@ -24,6 +25,7 @@ import os
 import platform
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -34,11 +36,12 @@ from . import metrics as M
 from ._checks import DapError
 from .corruptions import add_gaussian_noise, add_noise_at_snr, apply_gaps, mix, random_gaps
 from .data import PAPER_STAND_IN, load_clips
-from .device import resolve_device
+from .device import auto_batch_size, fit_memory_bytes, resolve_device
+from .executors import EXECUTORS, Job, make_executor
 from .presets import get_preset
-from .priors import DESCRIPTIONS, prior_names
+from .priors import DESCRIPTIONS, build_prior, prior_names
 from .spectral import SAMPLE_RATE, to_spectrogram, to_waveform
-from .tasks import denoise, inpaint, separate
+from .tasks import SeparationPrior, denoise, inpaint, separate
 
 FOUR = ("plain", "dilated", "exp", "exp_dense")
 
@@ -286,7 +289,7 @@ def read_rows(out: Path) -> list[dict]:
     return rows
 
 
-def run_table(cfg: RunConfig, out, progress: bool = True, max_rows: int | None = None) -> dict:
+def run_table(cfg: RunConfig, out, progress: bool = True, max_rows: int | None = None, executor=None) -> dict:
     """Run (or resume) a table; returns the summary.
 
     Args:
@@ -294,48 +297,130 @@ def run_table(cfg: RunConfig, out, progress: bool = True, max_rows: int | None =
         out (str | Path): folder for config.json, rows.jsonl and summary files.
         progress (bool): print one line per finished row.
         max_rows (int | None): stop after this many new rows (to split a long run).
+        executor (str | Executor | None): where the fits run: "serial" (default, this process),
+            "ray" (a local Ray cluster), or an executor from :mod:`daptools.executors` (which
+            the caller keeps open and closes; e.g. one Ray cluster for several tables).
 
     Returns:
         dict: the summary (see :func:`summarize`).
     """
     cfg = cfg.resolved()
     out = Path(out)
+    _open_run(cfg, out)
+    done = {(r["clip"], r["prior"]) for r in read_rows(out)}
+    probs = problems(cfg)
+    shapes = {p["dataset"]: tuple(to_spectrogram(p["observation"][None]).shape[1:]) for p in probs}
+    owned = executor is None or isinstance(executor, str)
+    ex = make_executor(executor or "serial") if owned else executor
+    try:
+        device, batches = ex.locate(placement, cfg, shapes)
+        jobs = plan_jobs(cfg, probs, done, device, batches, max_rows)
+        _drop_torn_line(out / "rows.jsonl")
+        with open(out / "rows.jsonl", "a") as f:
+            for job, rows in ex.run(jobs, gpu=device.startswith("cuda")):
+                for row in rows:
+                    f.write(json.dumps(row) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+                    if progress:
+                        print(f"[{cfg.table}] {row['prior']:9s} {row['clip']}: blind {_brief(row['blind'])} "
+                              f"({row['seconds']:.0f} s)", flush=True)
+    finally:
+        if owned:
+            ex.close()
+    return summarize(out)
+
+
+def _open_run(cfg: RunConfig, out: Path) -> None:
+    """Create ``out`` with config.json, or check that the run there has the same settings."""
     out.mkdir(parents=True, exist_ok=True)
-    config = {"config": asdict(cfg), "versions": _versions()}
     cfg_path = out / "config.json"
     if cfg_path.exists():
         old = json.loads(cfg_path.read_text())["config"]
         if json.loads(json.dumps(asdict(cfg))) != old:
             raise DapError(f"{out} holds a run with other settings; choose another --out folder")
     else:
-        cfg_path.write_text(json.dumps(config, indent=1))
+        cfg_path.write_text(json.dumps({"config": asdict(cfg), "versions": _versions()}, indent=1))
+
+
+def placement(cfg: RunConfig, shapes: dict) -> tuple[str, dict]:
+    """The device of the fits and the batch size of each (prior, dataset), decided where they run.
+
+    The batch is ``cfg.batch`` when set; otherwise 1 for inpainting (each clip has its own
+    mask) and on the CPU, and on CUDA as many clips as the free memory holds
+    (:func:`daptools.device.auto_batch_size`, from each prior's memory estimate at that shape).
+
+    Args:
+        cfg (RunConfig): resolved settings.
+        shapes (dict): dataset -> spectrogram shape (channels, freq, frames) of its clips.
+
+    Returns:
+        tuple: (device name, {(prior, dataset): batch size}).
+    """
+    device = resolve_device(cfg.device)
     task = TABLES[cfg.table].task
-    done = {(r["clip"], r["prior"]) for r in read_rows(out)}
-    device = str(resolve_device(cfg.device))
-    batch_size = cfg.batch or (8 if device.startswith("cuda") and task != "inpaint" else 1)
-    probs = problems(cfg)
-    new = 0
-    _drop_torn_line(out / "rows.jsonl")
-    with open(out / "rows.jsonl", "a") as f:
-        for prior in cfg.priors:
-            todo = [p for p in probs if (p["key"], prior) not in done]
-            for i in range(0, len(todo), batch_size):
-                if max_rows is not None and new >= max_rows:
-                    return summarize(out)
-                batch = todo[i:i + batch_size]
-                t = time.perf_counter()
-                res = _solve(task, batch, prior, cfg, device)
-                seconds = (time.perf_counter() - t) / len(batch)
-                for b, p in enumerate(batch):
-                    row = _row(cfg, task, p, prior, res, b, seconds)
-                    f.write(json.dumps(row) + "\n")
-                    f.flush()
-                    os.fsync(f.fileno())
-                    new += 1
-                    if progress:
-                        print(f"[{cfg.table}] {prior:9s} {p['key']}: blind {_brief(row['blind'])} "
-                              f"({seconds:.0f} s)", flush=True)
-    return summarize(out)
+    batches = {}
+    for prior in cfg.priors:
+        for ds, shape in shapes.items():
+            if cfg.batch or task == "inpaint" or device.type == "cpu":
+                batches[prior, ds] = cfg.batch or 1
+                continue
+            opts = cfg.extra["prior_options"]
+            net = SeparationPrior(prior, **opts) if task == "separate" else build_prior(prior, **opts)
+            batches[prior, ds] = auto_batch_size(device, fit_memory_bytes(net, shape))
+    return str(device), batches
+
+
+def plan_jobs(cfg: RunConfig, probs: list[dict], done: set, device: str, batches: dict,
+              max_rows: int | None = None) -> list[Job]:
+    """The jobs of a run: per prior and dataset, the clips not yet done, in batches.
+
+    A batch holds clips of one dataset only (their lengths differ between datasets at the paper's
+    settings). With ``max_rows``, jobs are planned while fewer rows than that are planned.
+
+    Args:
+        cfg (RunConfig): resolved settings.
+        probs (list[dict]): the table's problems (:func:`problems`).
+        done (set): (clip key, prior) pairs already in rows.jsonl.
+        device (str): where the fits run.
+        batches (dict): (prior, dataset) -> batch size (:func:`placement`).
+        max_rows (int | None): stop planning once this many rows are planned.
+
+    Returns:
+        list[Job]: each runs :func:`fit_rows` on one batch.
+    """
+    task = TABLES[cfg.table].task
+    jobs, planned = [], 0
+    for prior in cfg.priors:
+        for ds in dict.fromkeys(p["dataset"] for p in probs):
+            todo = [p for p in probs if p["dataset"] == ds and (p["key"], prior) not in done]
+            size = batches[prior, ds]
+            for i in range(0, len(todo), size):
+                if max_rows is not None and planned >= max_rows:
+                    return jobs
+                batch = todo[i:i + size]
+                jobs.append(Job(fit_rows, (cfg, task, batch, prior, device), len(batch), f"{prior} {ds} x{len(batch)}"))
+                planned += len(batch)
+    return jobs
+
+
+def fit_rows(cfg: RunConfig, task: str, batch: list[dict], prior: str, device: str) -> list[dict]:
+    """Fit one batch of clips with one prior and score them: the rows of one job.
+
+    Args:
+        cfg (RunConfig): resolved settings.
+        task (str): the table's task.
+        batch (list[dict]): problems (:func:`problems`), fitted together.
+        prior (str): prior name.
+        device (str): where to fit.
+
+    Returns:
+        list[dict]: one row per clip (the ``seconds`` of each: the batch's fitting time / its size).
+    """
+    t = time.perf_counter()
+    res = _solve(task, batch, prior, cfg, device)
+    seconds = (time.perf_counter() - t) / len(batch)
+    return [_row(cfg, task, p, prior, res, b, seconds) for b, p in enumerate(batch)]
 
 
 def _drop_torn_line(path: Path) -> None:
@@ -531,8 +616,16 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--full-budget", action="store_true",
                     help="with --select auto: keep fitting to the budget after the rule chose, so the table "
                          "also shows the last iterate and the oracle over the whole budget (slower)")
-    ap.add_argument("--batch", type=int, help="clips fitted together (default 8 on a GPU, 1 on the CPU)")
+    ap.add_argument("--batch", type=int, help="clips fitted together (default: on a GPU as many as its free "
+                    "memory holds, at most 64; 1 on the CPU)")
     ap.add_argument("--max-rows", type=int, help="stop after this many new rows (resume later)")
+    ap.add_argument("--executor", default="serial", choices=EXECUTORS,
+                    help="serial (default: this process) or ray (one task per prior x batch of clips; needs "
+                         'pip install "daptools[cluster]"); the tables only, Figure 2 runs here')
+    ap.add_argument("--address", help="with --executor ray: the running cluster to use ('auto', "
+                    "'ray://host:10001'); default: start a local one")
+    ap.add_argument("--cpus-per-task", type=float, default=1, help="with --executor ray: CPUs each task reserves "
+                    "(the torch threads of a CPU fit; default 1)")
     return ap
 
 
@@ -574,16 +667,18 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     what = list(TABLES) + ["figure2"] if args.what == "all" else [args.what]
     try:
-        for w in what:
-            out = Path(args.out or f"runs/{args.what}_{args.preset}")
-            out = out / w if args.what == "all" else out
-            t = time.perf_counter()
-            if w == "figure2":
-                _figure2(args, out)
-            else:
-                summary = run_table(_table_config(args, w), out, max_rows=args.max_rows)
-                print(format_summary(summary))
-            print(f"[{w}] wall time {time.perf_counter() - t:.0f} s; results in {out}")
+        configs = {w: _table_config(args, w).resolved() for w in what if w != "figure2"}  # bad settings fail first
+        with make_executor(args.executor, args.address, args.cpus_per_task) if configs else nullcontext() as ex:
+            for w in what:
+                out = Path(args.out or f"runs/{args.what}_{args.preset}")
+                out = out / w if args.what == "all" else out
+                t = time.perf_counter()
+                if w == "figure2":
+                    _figure2(args, out)
+                else:
+                    summary = run_table(configs[w], out, max_rows=args.max_rows, executor=ex)
+                    print(format_summary(summary))
+                print(f"[{w}] wall time {time.perf_counter() - t:.0f} s; results in {out}")
     except DapError as exc:
         print(f"daptools paper: error: {exc}", file=sys.stderr)
         return 2
