@@ -123,9 +123,12 @@ class FitResult:
             (the centre of its window when it averages outputs).
         stop_iteration (ndarray | None): per problem, the iteration at which the blind rule
             stopped it (the budget when it never stopped).
+        stop_reason (ndarray | None): per problem, why: "floor" (the loss reached the noise floor
+            the task estimated), "plateau" (the output stopped changing) or "budget".
         history (dict[str, ndarray]): "loss" (iterations, B), "lr" (iterations,),
             "iteration" (iterations,); with a reference "monitor_iteration" (M,), "score" (M, B);
-            with the blind rule "stat_iteration" (S,), "stat" (S, B): its windowed variance.
+            with the blind rule "stat_iteration" (S,), "stat" (S, B): its windowed variance (for
+            problems without a floor), and "floor" (B,): the loss at which it stops (with one).
         seconds (float), seconds_per_iteration (float): fitting time, without the time spent
             monitoring against the reference or in the callback; device (str), precision (str).
         audio (Tensor | None): ``decode(output)``: the restored waveform(s).
@@ -151,6 +154,7 @@ class FitResult:
     best_iteration: np.ndarray | None = None
     auto_iteration: np.ndarray | None = None
     stop_iteration: np.ndarray | None = None
+    stop_reason: np.ndarray | None = None
     decode: Callable | None = field(default=None, repr=False)
     nets: list = field(default_factory=list, repr=False)
     members: int = 1
@@ -183,7 +187,7 @@ class FitResult:
                  f"{self.seconds_per_iteration * 1000:.0f} ms/iteration, selection={self.selection!r})"]
         if self.auto_iteration is not None:
             lines.append(f"  auto: chose iteration {self.auto_iteration.tolist()}, stopped at "
-                         f"{self.stop_iteration.tolist()} (blind)")
+                         f"{self.stop_iteration.tolist()} ({', '.join(map(str, self.stop_reason))}; blind)")
         if self.members > 1:
             lines.append(f"  ensemble of {self.members} networks per problem; scores of the combined outputs:")
         for k, v in self.scores.items():
@@ -336,13 +340,16 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
         monitor.finish(iterations, track.last)
         candidates["auto"] = monitor.output.cpu()
         history["stat_iteration"], history["stat"] = monitor.history["iteration"], monitor.history["variance"]
+        if monitor.history["floor"] is not None:
+            history["floor"] = monitor.history["floor"]  # (B,): the loss at which the rule stops
     nets = [modules[0].cpu()] if len(seeds) == 1 else [net.unstack(i, modules[0]).cpu() for i in range(len(seeds))]
     return FitResult(output=candidates[select], candidates=candidates, selection=select, history=history,
                      seconds=seconds, seconds_per_iteration=seconds / iterations, device=str(dev),
                      precision=prec, iterations=iterations, scores=track.final_scores(candidates),
                      best_iteration=track.best_it if "oracle" in candidates else None,
                      auto_iteration=None if monitor is None else monitor.iteration.copy(),
-                     stop_iteration=None if monitor is None else monitor.stopped_at.copy(), decode=decode, nets=nets)
+                     stop_iteration=None if monitor is None else monitor.stopped_at.copy(),
+                     stop_reason=None if monitor is None else monitor.reason.copy(), decode=decode, nets=nets)
 
 
 def _setup(prior, observation, seeds, prior_options, dev, fmt, z_std):

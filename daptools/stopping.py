@@ -12,14 +12,18 @@ docs/stopping.md:
   noise power of the observation. Once the loss falls to ``floor_factor`` times the floor,
   the output explains the observation down to its noise: from here on, the fit reproduces
   the noise. The problem stops, and the iterate of that moment is its result.
-* **A plateau of the output (ES-WMV, Wang et al., arXiv 2112.06074).** Every ``every``
-  iterations the watched statistic of the output (the output itself, or what a task hands
-  in: the gaps of an inpainting problem, the estimates of a separation) enters a window of
-  the last ``window`` iterations. The variance over the window, relative to its energy, falls
-  while the fit settles; the candidate is the iterate at the smallest variance so far, and the
-  problem stops once ``patience`` iterations pass without a new minimum. This ends fits that
-  have converged without reaching a floor (inpainting, separation, or a network too small to
-  fit the noise).
+* **A plateau of the output (ES-WMV, Wang et al., arXiv 2112.06074)**, for tasks without a
+  floor (inpainting, separation). Every ``every`` iterations the watched statistic of the
+  output (the output itself, or what a task hands in: the gaps of an inpainting problem, the
+  estimates of a separation) enters a window of the last ``window`` iterations. The variance
+  over the window, relative to its energy, falls while the fit settles; the candidate is the
+  iterate at the smallest variance so far, and the problem stops once ``patience`` iterations
+  pass without a new minimum.
+
+A problem with a floor is not stopped by the plateau: on denoising fits the floor was right
+where the plateau was not (a fit still climbing slowly looks flat to it, and one that has
+begun to reproduce the noise keeps changing; docs/stopping.md). A problem that reaches
+neither ends with the budget and returns its last iterate.
 
 The rule only sees outputs and losses, never a reference.
 """
@@ -42,7 +46,7 @@ class Stopping:
     Attributes:
         window (int): iterations in the moving-variance window.
         patience (int | None): iterations without a new variance minimum before a problem
-            stops; None: the plateau never stops a fit (the candidate is still chosen blindly).
+            without a floor stops; None: the plateau never stops a fit (its candidate is kept).
         every (int): iterations between observations (the window holds window // every outputs).
         min_iterations (int): no stop before this many iterations.
         average (bool): on a plateau, the candidate is the mean of the window's outputs
@@ -138,8 +142,9 @@ class Monitor:
     def observe(self, iteration: int, out: torch.Tensor, loss=None) -> np.ndarray:
         """Record the output (and per-problem loss) of ``iteration``; returns the stopped flags."""
         out = out.detach()
-        with torch.no_grad():
-            stat = (out if self.statistic is None else self.statistic(out)).float().reshape(self.batch, -1)
+        if self.floor is None:  # only the plateau needs the window
+            with torch.no_grad():
+                stat = (out if self.statistic is None else self.statistic(out)).float().reshape(self.batch, -1)
             self.recent.append(stat)
             self.outputs.append(out)
         live = ~self.stopped
@@ -149,7 +154,7 @@ class Monitor:
                 self._choose(hit, out, iteration, iteration)
                 self._stop(hit, iteration, "floor")
                 live &= ~hit
-        if len(self.recent) == self.recent.maxlen:
+        if self.floor is None and len(self.recent) == self.recent.maxlen:
             self._plateau(iteration, out, live)
         return self.stopped
 
@@ -195,4 +200,5 @@ class Monitor:
     @property
     def history(self) -> dict:
         return {"iteration": np.array(self.history_iteration),
-                "variance": np.array(self.history_variance).reshape(-1, self.batch)}
+                "variance": np.array(self.history_variance).reshape(-1, self.batch),
+                "floor": None if self.floor is None else self.floor * self.rule.floor_factor}

@@ -1,0 +1,126 @@
+"""The blind stopping rule (daptools.stopping), on fits whose peak is known in advance.
+
+A two-parameter "prior" reproduces the observation y = x + n as a * X + c * b * N (X, N: the
+spectrograms of a real clip and of white noise): Adam moves a and b at about the same rate,
+so with c < 1 the signal part converges long before the noise part. The quality against the
+clean clip therefore peaks once a has converged and falls as c * b grows towards 1: a fit
+that overfits, with the peak known. With c = 0 nothing ever fits the noise: a fit that
+converges to its best and stays there.
+"""
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+import daptools as dap
+from daptools.stopping import Monitor, Stopping
+
+
+class TwoSpeeds(nn.Module):
+    in_channels = 2
+
+    def __init__(self, X, N, c):
+        super().__init__()
+        self.X, self.N, self.c = X, N, c
+        self.a = nn.Parameter(torch.zeros(()))
+        self.b = nn.Parameter(torch.zeros(()))
+
+    def forward(self, z):
+        return self.a * self.X + self.c * self.b * self.N
+
+
+@pytest.fixture(scope="module")
+def synthetic(speech):
+    noise = 0.1 * torch.randn(speech.shape, generator=torch.Generator().manual_seed(0))
+    X, N = dap.to_spectrogram(speech), dap.to_spectrogram(noise)
+    return speech, X, N
+
+
+def _fit(synthetic, c, stopping, iterations=600):
+    clean, X, N = synthetic
+    decode = lambda out: dap.to_waveform(out, clean.numel()).reshape(out.shape[0], -1)  # noqa: E731
+    return dap.fit(TwoSpeeds(X, N, c), X + N, iterations=iterations, lr=0.02, reference=clean, decode=decode,
+                   monitor_every=5, stopping=stopping, progress=False, precision="fp32")
+
+
+def test_floor_stops_an_overfitting_fit_near_its_peak(synthetic):
+    floor = float(synthetic[2].pow(2).mean())           # the noise's own loss: what a perfect fit leaves
+    r = _fit(synthetic, 0.1, {"floor": floor, "min_iterations": 20})
+    scores = r.history["score"][:, 0]
+    assert r.stop_reason[0] == "floor" and r.iterations == r.stop_iteration[0] < 300
+    assert r.scores["auto"][0] >= r.scores["oracle"][0] - 1.0      # the peak, give or take 1 dB
+    # run on to the budget (the rule's choice frozen): the last iterate is far worse than the choice
+    full = _fit(synthetic, 0.1, {"floor": floor, "min_iterations": 20, "halt": False})
+    assert full.iterations == 600 and full.auto_iteration[0] == r.auto_iteration[0]
+    assert torch.equal(full.candidates["auto"], r.candidates["auto"])
+    assert full.scores["auto"][0] >= full.scores["last"][0] + 2.0, (full.scores, scores.max())
+
+
+def test_plateau_ends_a_fit_that_has_converged(synthetic):
+    r = _fit(synthetic, 0.0, {"window": 50, "patience": 100, "min_iterations": 50})
+    assert r.stop_reason[0] == "plateau" and r.iterations < 600
+    assert r.scores["auto"][0] > 40  # converged onto the clean clip (the oracle: 74 dB, both exact for a listener)
+
+
+def test_a_fit_still_improving_is_not_stopped(synthetic):
+    # c = 0 and a learning rate so small that a is still climbing at the budget: no floor, no plateau
+    clean, X, N = synthetic
+    decode = lambda out: dap.to_waveform(out, clean.numel()).reshape(out.shape[0], -1)  # noqa: E731
+    r = dap.fit(TwoSpeeds(X, N, 0.0), X + N, iterations=200, lr=1e-3, reference=clean, decode=decode,
+                stopping={"window": 50, "patience": 100, "min_iterations": 50}, progress=False, precision="fp32")
+    assert r.stop_reason[0] == "budget" and r.iterations == 200 and r.auto_iteration[0] == 200
+    assert torch.equal(r.candidates["auto"], r.candidates["last"])
+
+
+@pytest.mark.numeric
+def test_auto_is_deterministic_and_recorded(speech):
+    noisy = dap.add_gaussian_noise(speech, 0.1, seed=0)
+    opts = dict(prior="plain", iterations=60, prior_options={"channels": (4, 8, 16)}, progress=False, lr=1e-2,
+                stopping={"window": 20, "patience": 20, "min_iterations": 20})
+    a, b = dap.denoise(noisy, **opts), dap.denoise(noisy, **opts)
+    assert a.selection == "auto" and torch.equal(a.output, b.output) and torch.equal(a.output, a.candidates["auto"])
+    assert a.stop_iteration[0] == b.stop_iteration[0] == a.iterations and a.auto_iteration[0] <= a.iterations
+    assert a.stop_reason[0] in ("floor", "plateau", "budget")
+    assert a.history["floor"].shape == (1,) and a.history["floor"][0] > 0  # denoising hands the rule a floor
+    assert "stopped at" in repr(a)
+
+
+def test_problems_of_a_batch_stop_on_their_own():
+    # with floors: problem 0 reaches its floor at iteration 20; problem 1 never does and runs to the budget
+    mon = Monitor(Stopping(window=10, patience=10, every=5, min_iterations=0, floor=(1.0, 0.5)), 2)
+    for it in range(5, 60, 5):
+        out = torch.full((2, 2, 4, 4), float(it))
+        stopped = mon.observe(it, out, loss=[2.0 - it / 20, 2.0])
+    assert stopped.tolist() == [True, False] and mon.stopped_at[0] == 20 and mon.reason[0] == "floor"
+    assert float(mon.output[0].mean()) == 20
+    mon.finish(55, out)
+    assert mon.reason.tolist() == ["floor", "budget"] and mon.stopped_at.tolist() == [20, 55]
+    assert float(mon.output[1].mean()) == 55  # not stopped: its last output
+    # without floors: problem 1's output stops changing at 25 and the plateau ends it; problem 0 keeps moving
+    mon = Monitor(Stopping(window=10, patience=10, every=5, min_iterations=0), 2)
+    for it in range(5, 60, 5):
+        out = torch.stack([torch.full((2, 4, 4), float(it) ** 2), torch.full((2, 4, 4), float(min(it, 25)))])
+        stopped = mon.observe(it, out)
+    assert stopped.tolist() == [False, True] and mon.reason[1] == "plateau"
+
+
+def test_bad_stopping_settings():
+    with pytest.raises(dap.DapError, match="unknown stopping option"):
+        Stopping.coerce({"patients": 3})
+    with pytest.raises(dap.DapError, match="window"):
+        Stopping(window=5, every=5)
+    with pytest.raises(dap.DapError, match="2 floors given for 3 problems"):
+        Stopping(floor=(1.0, 2.0)).floors(3)
+    with pytest.raises(dap.DapError, match="stopping must be"):
+        Stopping.coerce(5)
+
+
+def test_noise_floor_of_denoising_matches_the_noise(speech):
+    """What denoise hands the rule: the power of the white noise it estimates blindly."""
+    noise = 0.1 * torch.randn(speech.shape, generator=torch.Generator().manual_seed(1))
+    true = float(dap.to_spectrogram(noise).pow(2).mean())
+    assert dap.spectral.white_noise_power(speech.numel(), 0.1) == pytest.approx(true, rel=0.03)
+    est = dap.corruptions.estimate_noise_std(speech + noise)
+    assert est == pytest.approx(0.1, rel=0.08)
+    assert dap.corruptions.estimate_noise_std(noise) == pytest.approx(0.1, rel=0.05)
+    assert np.isfinite(est)
