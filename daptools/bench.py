@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from ._checks import DapError
-from .device import cpu_supports_bf16, resolve_device
+from .device import cpu_name, cpu_supports_bf16, resolve_device
 from .priors import DilatedConv2d, build_prior, prior_names
 
 PATHS = ("eager", "s2b", "bf16", "channels_last", "bf16_channels_last", "compile")
@@ -235,20 +235,10 @@ def environment() -> dict:
     """What the numbers were measured on."""
     dev = resolve_device("auto")
     return {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
-            "processor": _cpu_name(), "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
+            "processor": cpu_name(), "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
             "device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
             "cpu_native_bf16": cpu_supports_bf16(), "load_average": os.getloadavg()[0],
             "date": time.strftime("%Y-%m-%d %H:%M")}
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main(argv=None) -> int:

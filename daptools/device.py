@@ -9,6 +9,18 @@ import torch
 from ._checks import DapError
 
 
+def cpu_name() -> str:
+    """The CPU's model name (what every timing is quoted with), or the platform's guess."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or platform.machine()
+
+
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """``"auto"`` (or None) picks CUDA, then Apple MPS, then the CPU; otherwise checks the name.
 

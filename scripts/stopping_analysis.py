@@ -216,17 +216,37 @@ def summary(rows: list[dict], top: int = 40) -> str:
     return "\n".join(lines + [t[1] for t in table[:top]])
 
 
+def per_fit(rows: list[dict], rules=("floor1.0", "plateau_w100_p300_point")) -> str:
+    """One markdown row per fit: input, oracle (and its iteration), last, and each rule's result."""
+    head = "| setting | clip | input | oracle (it) | last (it) | " + " | ".join(f"{r} (stop)" for r in rules) + " |"
+    lines = [head, "|" + "---|" * (5 + len(rules))]
+    for r in rows:
+        m = r["meta"]
+        budget = next(k.split("@")[1] for k in r["rules"] if k.startswith("last@"))
+        cells = [f"{m['prior']} {'/'.join(map(str, m['channels']))} lr {m['lr']:g} hop {m['hop']} ({m['task']})",
+                 f"{m['clip']} ({m['duration']:g} s)", f"{r['input']:.2f}",
+                 f"{r['oracle']:.2f} ({r['oracle_iteration']})", f"{r['rules'][f'last@{budget}']['score']:.2f} ({budget})"]
+        for name in rules:
+            g = r["rules"].get(f"{name}@{budget}")
+            cells.append("–" if g is None else f"{g['score']:.2f} ({g['stop']} {g.get('reason', '')})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("folders", nargs="+")
     ap.add_argument("--budgets", default="max")
     ap.add_argument("--json", required=True)
     ap.add_argument("--summary-only", action="store_true", help="print the summary of an existing --json")
+    ap.add_argument("--per-fit", action="store_true", help="also print one markdown row per fit")
     args = ap.parse_args(argv)
     if args.summary_only:
         rows = json.loads(Path(args.json).read_text())
         rows = [r for r in rows if any(Path(r["file"]).parent == Path(f) for f in args.folders)]
         print(summary(rows))
+        if args.per_fit:
+            print(per_fit(rows))
         return
     files = sorted(p for f in args.folders for p in Path(f).glob("*.npz"))
     rows = []

@@ -1,0 +1,157 @@
+"""The speed/quality frontier on a CPU: blind SNR gain against seconds, per setting (docs/performance.md).
+
+Two inputs, so that quality and speed are measured apart (quality does not depend on how busy the
+machine was; speed is measured once, on an idle machine, all settings in one run):
+
+* the per-fit trajectories' analysis from scripts/stopping_analysis.py (``--analysis``): for
+  each setting and clip, the SNR of every stored iterate and where the blind rule stopped;
+* step times (``--steps``): the JSON written by ``--measure``, which times one training step of
+  every setting on a 1 s clip in this process (median of ``--repeats`` after warm-up).
+
+    python scripts/frontier.py --measure --steps docs/measurements/frontier_steps.json
+    python scripts/frontier.py --analysis /tmp/frontier.json --steps docs/measurements/frontier_steps.json \
+        --figure docs/frontier.png --table docs/measurements/frontier.md
+
+A setting is named by the trajectory folder's metadata: prior, widths, learning rate, schedule, hop.
+Time per fit = iterations x (seconds per step for 1 s of audio) x clip seconds: the cost of a step
+grows linearly with the clip's length (frames), which the measurement checks at 0.5, 1 and 2 s.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import daptools as dap
+
+
+def setting_key(meta: dict) -> str:
+    ch = "/".join(map(str, meta["channels"]))
+    sched = meta.get("schedule") or "constant"
+    return f"{meta['prior']} {ch} lr {meta['lr']:g} {sched} hop {meta['hop']}"
+
+
+def measure(settings: list[dict], seconds=(0.5, 1.0, 2.0), repeats: int = 5, threads: int = 2) -> dict:
+    """Median seconds per training step of each setting at each clip length (this process, ``threads``)."""
+    torch.set_num_threads(threads)
+    out = {"cpu": dap.device.cpu_name(), "threads": threads, "torch": torch.__version__,
+           "bf16_native": dap.device.cpu_supports_bf16(), "steps": {}}
+    for s in settings:
+        for sec in seconds:
+            clip = dap.data.load_clip("speech", 0, duration=sec).audio
+            spec = dap.to_spectrogram(clip, hop=s["hop"])
+            times = []
+
+            def tick(info, last=[time.perf_counter()]):
+                now = time.perf_counter()
+                times.append(now - last[0])
+                last[0] = now
+
+            dap.fit(s["prior"], spec, iterations=repeats + 2, lr=s["lr"], progress=False, precision="fp32",
+                    prior_options={"channels": tuple(s["channels"])}, callback=tick, every=1, select="last")
+            key = setting_key(s)
+            out["steps"].setdefault(key, {})[str(sec)] = float(np.median(times[2:]))
+            print(f"{key:45s} {sec:.1f} s clip: {1000 * out['steps'][key][str(sec)]:.0f} ms/step", flush=True)
+    return out
+
+
+def per_second(steps: dict, key: str) -> float:
+    """Seconds per step for 1 s of audio (the 1 s measurement)."""
+    return steps["steps"][key]["1.0"]
+
+
+def frontier(rows: list[dict], steps: dict, rule: str) -> dict:
+    """Per setting: mean blind gain at the rule's stop, the time it took, and the oracle gain curve."""
+    by = {}
+    for r in rows:
+        by.setdefault(setting_key(r["meta"]), []).append(r)
+    out = {}
+    for key, group in by.items():
+        if key not in steps["steps"]:
+            continue
+        sps = per_second(steps, key)
+        g, t, clips = [], [], []
+        for r in group:
+            got = next(v for k, v in r["rules"].items() if k.split("@")[0] == rule)
+            g.append(got["score"] - r["input"])
+            t.append(got["stop"] * sps * r["meta"]["duration"])
+            clips.append(r["meta"]["clip"])
+        its = np.array(group[0]["curve"]["iteration"])
+        n = min(len(r["curve"]["quality"]) for r in group)
+        curve = np.mean([np.array(r["curve"]["quality"][:n]) - r["input"] for r in group], 0)
+        out[key] = {"gain": float(np.mean(g)), "gain_std": float(np.std(g)), "n": len(g),
+                    "seconds_per_clip_second": float(np.mean(t) / group[0]["meta"]["duration"]),
+                    "stop": float(np.mean([g_["stop"] for g_ in (next(v for k, v in r["rules"].items()
+                                                                       if k.split("@")[0] == rule) for r in group)])),
+                    "clips": clips, "curve_seconds": (its[:n] * sps).tolist(), "curve_gain": curve.tolist(),
+                    "seconds_per_step_1s": sps}
+    return out
+
+
+def plot(front: dict, path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    for key, f in sorted(front.items()):
+        line, = ax.plot(f["curve_seconds"], f["curve_gain"], lw=1, alpha=0.6)
+        ax.errorbar(f["seconds_per_clip_second"], f["gain"], yerr=f["gain_std"], fmt="o", color=line.get_color(),
+                    capsize=3, label=f"{key} (n={f['n']})")
+    ax.set_xscale("log")
+    ax.set_xlabel("CPU seconds per second of audio (log)")
+    ax.set_ylabel("SNR gain over the noisy input (dB)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def table(front: dict) -> str:
+    lines = ["| setting | n | blind gain (dB) | its at stop | s/step (1 s clip) | s per s of audio |",
+             "|---|---|---|---|---|---|"]
+    for key, f in sorted(front.items(), key=lambda kv: kv[1]["seconds_per_clip_second"]):
+        lines.append(f"| {key} | {f['n']} | {f['gain']:.2f} ± {f['gain_std']:.2f} | {f['stop']:.0f} | "
+                     f"{f['seconds_per_step_1s']:.2f} | {f['seconds_per_clip_second']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--measure", action="store_true", help="time the settings found in --analysis (or --settings)")
+    ap.add_argument("--settings", help="JSON list of settings (prior, channels, lr, schedule, hop) to time")
+    ap.add_argument("--analysis", help="JSON from scripts/stopping_analysis.py")
+    ap.add_argument("--steps", required=True, help="step-time JSON (written by --measure, read otherwise)")
+    ap.add_argument("--rule", default="auto", help="the rule whose stop is plotted (a key of the analysis)")
+    ap.add_argument("--figure")
+    ap.add_argument("--table")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    if args.measure:
+        if args.settings:
+            settings = json.loads(Path(args.settings).read_text())
+        else:
+            metas = {setting_key(r["meta"]): r["meta"] for r in json.loads(Path(args.analysis).read_text())}
+            settings = list(metas.values())
+        Path(args.steps).write_text(json.dumps(measure(settings, threads=args.threads), indent=1))
+        return
+    rows = json.loads(Path(args.analysis).read_text())
+    steps = json.loads(Path(args.steps).read_text())
+    front = frontier(rows, steps, args.rule)
+    title = (f"blind rule '{args.rule}', denoising (Gaussian noise std 0.1); CPU: {steps['cpu']}, "
+             f"{steps['threads']} threads, bf16 native: {steps['bf16_native']}")
+    if args.figure:
+        plot(front, Path(args.figure), title)
+    text = table(front)
+    if args.table:
+        Path(args.table).write_text(f"{title}\n\n{text}")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
