@@ -220,16 +220,23 @@ def test_each_member_stops_by_its_own_blind_rule(speech):
     noisy = dap.add_gaussian_noise(speech, 0.1, seed=0)
     # a quick rule and a small lr: with a large one, the batch and the fits alone drift apart by rounding
     # (Adam amplifies it: 4 % after 12 steps at lr 1e-2), and the rule would see different outputs
+    # Denoising stops on its noise floor; this tiny network is still far above it after 40 iterations
+    # (its loss is ~6.5 x the floor), so the factor is set where the three members cross it at
+    # different iterations: 19, 17 and 5 when written (the losses fall ~0.02 % of the floor per
+    # iteration, far above the 1e-6 by which a batch and a fit alone round apart)
     opts = dict(prior="plain", iterations=40, progress=False, prior_options=TINY, precision="fp32",
-                stopping={"window": 4, "every": 1, "patience": 3, "min_iterations": 5})
+                stopping={"window": 4, "every": 1, "patience": 3, "min_iterations": 5, "floor_factor": 6.49})
     alone = _members_alone(dap.denoise, noisy, seed=0, k=3, **opts)
     r = dap.denoise(noisy, seed=0, seeds=3, **opts)
     stops = [int(a.stop_iteration[0]) for a in alone]
-    assert len(set(stops)) > 1, stops  # the members stop at different iterations (7, 9, 7 when written)
+    assert len(set(stops)) > 1, stops  # the members stop at different iterations
+    assert set(r.stop_reason) == {"floor"}
     assert r.stop_iteration.tolist() == stops and r.auto_iteration.tolist() == [int(a.auto_iteration[0]) for a in alone]
     assert r.iterations == max(stops) < 40  # the batch ends when its last member has stopped
-    # each member's choice is frozen where it stopped, while the batch ran on
-    assert _close(r.output, torch.stack([a.output for a in alone]).mean(0))
+    # each member's choice is frozen where it stopped, while the batch ran on; by iteration 19 the
+    # batch and the fits alone have drifted apart by rounding (Adam amplifies it): 1.0e-3 of the
+    # peak measured (fp32, AVX2 EPYC), so 5e-3
+    assert _close(r.output, torch.stack([a.output for a in alone]).mean(0), rel=5e-3)
 
 
 def test_an_inpainting_ensemble(speech):
