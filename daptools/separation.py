@@ -30,8 +30,8 @@ What a recipe chooses (:class:`Recipe`):
 * **fitting**: learning rate and schedule, fresh input noise each step (``input_noise``),
   ``restarts``: a fit whose estimate holds less than :data:`COLLAPSE_SHARE` of the energy (the
   blind collapse check) is fitted again with another seed; ``tries``: that many fits with
-  different seeds, the one with the lowest final reconstruction + exclusion loss is kept (a
-  blind choice: the clean sources are never used).
+  different seeds, the one with the lowest fitted objective (reconstruction + the weighted terms:
+  :meth:`Objective.blind_loss`) is kept, a blind choice: the clean sources are never used.
 
 :data:`RECIPES` holds the named ones: ``"dap"`` (Tian et al.'s recipe, as far as the paper's
 U-Net priors allow) and ``"hp"`` (the package default, chosen by measurement: docs/separation.md).
@@ -89,7 +89,7 @@ class Recipe:
         schedule: lr schedule (:func:`daptools.make_scheduler`), e.g. "step".
         input_noise (float): std of fresh noise added to z each step.
         restarts (int): refits with another seed when the blind collapse check fires.
-        tries (int): independent fits; the lowest reconstruction + exclusion loss is kept.
+        tries (int): independent fits; the lowest fitted objective (:meth:`Objective.blind_loss`) is kept.
     """
     sources: str = "magnitude"
     masks: str = "bin"
@@ -319,14 +319,20 @@ class Objective:
         return total
 
     def blind_loss(self, out: torch.Tensor) -> np.ndarray:
-        """Reconstruction + exclusion of an output, (B,): what the blind choice among tries compares."""
+        """The fitted objective at an output, (B,): reconstruction + the weighted terms (without the
+        binary loss, which only the end of a fit sees). What the blind choice among tries compares:
+        for "dap", reconstruction + exclusion + the rest; for "hp", its time and frequency terms
+        (its reconstruction is exact)."""
+        r = self.recipe
         out = out.float()
         e1, e2 = estimates(out)
-        s = self.level.to(out.device)[:, None, None]
-        mix = e1 + e2
-        rec = self.reconstruction(mix, self.mixture.to(out.device))
-        exc = exclusion_loss(_mag(e1) / s, _mag(e2) / s, self.recipe.exclusion_scales)
-        return (rec + exc).detach().cpu().numpy()
+        weights = {"temporal": r.temporal, "spectral": r.spectral, "exclusion": r.exclusion,
+                   "mask_sum": r.mask_sum, "balance": r.balance, "binary": 0.0}
+        with torch.no_grad():
+            total = self.reconstruction(e1 + e2, self.mixture.to(out.device))
+            for k, v in self.terms(out).items():
+                total = total + weights[k] * v
+        return total.cpu().numpy()
 
 
 def _decoder(length: int, hop: int) -> Callable:

@@ -146,7 +146,7 @@ def test_balance_term_penalises_one_source_taking_everything(speech, piano):
     assert float(reg(shared)) == pytest.approx(0.0, abs=1e-6)
 
 
-SLOW_SEPARATION = {"piano": 1, "drums": 1}  # salamander_bass_walk + sonicpi_bass_hard (Table 4's mixture 1)
+SLOW_SEPARATION = {"piano": 1, "drums": 1}  # salamander_chords_c_f + sonicpi_bass_hard (Table 4's mixture 1)
 
 
 @pytest.mark.slow
