@@ -66,7 +66,7 @@ from .resume import WorkFolder, default_path, file_sha256
 from .segments import align_sources, plan_segments
 from .spectral import HOP, N_FFT, N_FREQ, SAMPLE_RATE, n_frames
 from .stopping import Stopping
-from .tasks import SeparationPrior, denoise, inpaint, separate
+from .tasks import DEFAULT_SEPARATION, SEPARATION_METHODS, SeparationPrior, denoise, inpaint, separate
 
 SILENCE = 1e-8          # |sample| below this counts as digital silence
 SPLICE_SECONDS = 0.01   # inpaint: cross-fade between the original and the filled gap
@@ -388,6 +388,10 @@ def _fit_options(args) -> dict:
         opts["prior_options"] = {"channels": args.channels}
     if getattr(args, "seeds", None) is not None:  # denoise, inpaint: an ensemble per segment
         opts["seeds"] = args.seeds
+    if args.command == "separate":  # its method's own lr and schedule (the presets' are denoising's)
+        opts.pop("lr", None)
+        opts.pop("schedule", None)
+        opts["method"] = args.method
     return opts
 
 
@@ -724,6 +728,11 @@ def build_parser() -> argparse.ArgumentParser:
             "--seeds", type=int, metavar="K", help="fit an ensemble of K networks per segment (seeds --seed, "
             "--seed + 1, ...) as one batch and average their spectrograms: K times the work per segment "
             "(default: one network)")
+    sub.choices["separate"].add_argument(
+        "--method", choices=SEPARATION_METHODS, default=DEFAULT_SEPARATION,
+        help=f"separation model (default {DEFAULT_SEPARATION}): hp (a mask prior shares out the mixture between a "
+             "sustained and a percussive source; chosen by measurement, docs/separation.md), dap (Tian et al.'s "
+             "Deep Audio Prior recipe) or masks (two complex source priors and a mask prior)")
     ip = sub.choices["inpaint"]
     ip.add_argument("--gaps", metavar="START-END,...",
                     help="the gaps in seconds, e.g. 1.20-1.35,4.0-4.2 (default: find runs of digital silence)")

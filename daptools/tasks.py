@@ -17,6 +17,7 @@ from .ensemble import Ensemble
 from .fit import FitResult, fit
 from .metrics import best_permutation, snr
 from .priors import build_prior
+from .separation import COLLAPSE_SHARE  # below this energy share an estimate counts as collapsed
 from .spectral import HOP, to_spectrogram, to_waveform, white_noise_power
 from .stopping import Stopping
 
@@ -203,33 +204,92 @@ def permutation_snr(reference, estimate) -> float:
     return sum(snr(reference[i], estimate[j]) for i, j in enumerate(perm)) / len(perm)
 
 
-def separate(mixture, prior="exp_dense", iterations: int = 2000, seed=0, references=None,
-             exclusion: float = 0.1, binary: float = 0.01, smooth: float = 0.01, balance: float = 1.0,
-             prior_options: dict | None = None, **fit_options) -> FitResult:
-    """Separate a two-source mixture with two source priors and a mask prior (Sec. 4.3).
+SEPARATION_METHODS = ("hp", "dap", "masks")
+DEFAULT_SEPARATION = "hp"  # chosen by measurement (docs/separation.md)
 
-    Loss: mean squared error of m*s1 + (1-m)*s2 against the mixture spectrogram (relative
-    to the mixture's power), plus :func:`separation_regularizer` (gradient exclusion, mask
-    binariness, mask temporal smoothness, and a hinge that stops one source taking everything). We do not use Tian et al.'s fresh input noise or
-    restarts by default (``input_noise`` is available through ``fit``).
+
+def separate(mixture, prior="exp_dense", iterations: int = 2000, seed=0, references=None, method=DEFAULT_SEPARATION,
+             exclusion: float | None = None, binary: float | None = None, smooth: float | None = None,
+             balance: float | None = None, prior_options: dict | None = None, recipe: dict | None = None,
+             hop: int = HOP, **fit_options) -> FitResult:
+    """Separate a two-source mixture with deep priors (Sec. 4.3).
+
+    Methods (``method``; :mod:`daptools.separation` describes the recipes):
+
+    * ``"hp"`` (default, chosen by measurement: docs/separation.md): one mask prior (a sigmoid per
+      time-frequency bin, masks m and 1 - m) shares out the mixture; squared differences of the
+      square-rooted magnitudes along time on the first estimate and along frequency on the second,
+      each relative to the mixture's own (one sustained, one percussive source: the
+      harmonic/percussive model of piano + drums); restarts when the blind collapse check fires;
+    * ``"dap"``: Tian et al.'s Deep Audio Prior recipe on this project's U-Nets (ReLU magnitude
+      sources with the mixture's phase, two per-frame masks, L1 + temporal differences +
+      multi-scale exclusion + mask sum, binary loss late, input noise, Adam 3e-4 decayed, restarts);
+    * ``"masks"``: the earlier model: two complex source priors and a sigmoid mask prior,
+      m*s1 + (1-m)*s2, MSE plus :func:`separation_regularizer` (exclusion, binary, smooth, balance).
 
     Args:
         mixture (Tensor): (samples,) or (batch, samples).
-        references (Tensor | None): clean sources (2, samples), only for monitoring/oracle;
-            the score is the mean SNR under the best ordering of the two estimates.
-        exclusion, binary, smooth, balance (float): regulariser weights (see above).
-        prior_options (dict): options for each of the three U-Nets.
+        prior (str | nn.Module | callable): the design of every U-Net ("plain", "dilated", "exp",
+            "exp_dense"); the "masks" method also takes a SeparationPrior module or factory.
+        iterations (int): the most Adam steps per fit (the blind rule usually stops earlier).
+        seed (int): seeds the weights and z (a restart or an extra try adds 1000 per attempt).
+        references (Tensor | None): clean sources (2, samples) or (batch, 2, samples), only for
+            monitoring/oracle; the score is the mean SNR under the best ordering of the estimates.
+        method (str): "hp", "dap" or "masks".
+        exclusion, binary, smooth, balance (float | None): regulariser weights; None: the method's
+            own ("masks": 0.1, 0.01, 0.01, 1.0; ``smooth`` is the "masks" method's only).
+        prior_options (dict): options for each U-Net (e.g. ``{"channels": (16, 32, 64)}``).
+        recipe (dict | None): any other :class:`daptools.separation.Recipe` field of "hp"/"dap",
+            e.g. ``{"tries": 3, "masks": "frame"}``.
+        hop (int): spectrogram hop (default 64).
+        **fit_options: anything :func:`daptools.fit` takes (lr, schedule, select, stopping, ...);
+            lr, schedule and input_noise default to the recipe's.
 
     Returns:
         FitResult: ``.audio`` is (2, samples) (order arbitrary: evaluate with
-        :func:`daptools.metrics.best_permutation` or BSS Eval's permutation); ``.output`` holds
-        [s1, s2, mask].
+        :func:`daptools.metrics.best_permutation` or BSS Eval's permutation). ``.output`` holds
+        [e1 re, e1 im, e2 re, e2 im, m1, m2] ("hp", "dap"; :func:`daptools.separation.estimates`)
+        or [s1, s2, mask] ("masks"; :func:`split_sources`); "hp"/"dap" results also carry
+        ``attempts``: per problem, each fit's seed, blind loss, energy share and which was kept.
     """
     if "seeds" in fit_options:
         raise DapError("separate has no ensembles (seeds=K): each member orders its sources its own way, so "
                        "their average would mix them; fit one seed at a time")
+    if method not in SEPARATION_METHODS:
+        raise DapError(f"separate: unknown method {method!r}; choose one of {', '.join(SEPARATION_METHODS)}")
     clips = _clips(mixture)
-    spec = to_spectrogram(clips)
+    if method == "masks":
+        if recipe:
+            raise DapError("separate: recipe= options belong to the 'hp' and 'dap' methods, not 'masks'")
+        return _separate_masks(clips, prior, iterations, seed, references, 0.1 if exclusion is None else exclusion,
+                               0.01 if binary is None else binary, 0.01 if smooth is None else smooth,
+                               1.0 if balance is None else balance, prior_options, hop, fit_options)
+    from . import separation
+    if smooth is not None:
+        raise DapError(f"separate: smooth is a weight of the 'masks' method; for {method!r} set "
+                       "recipe={'temporal': ...}")
+    overrides = {k: v for k, v in (("exclusion", exclusion), ("binary", binary), ("balance", balance))
+                 if v is not None}
+    r = separation.RECIPES[method].with_options(**overrides, **(recipe or {}))
+    result = separation.fit_recipe(clips, r, prior=prior, iterations=iterations, seed=seed,
+                                   references=references, hop=hop, prior_options=prior_options,
+                                   score=permutation_snr, fit_options=fit_options)
+    _warn_collapsed(separation.energy_share(result.output))
+    result.method = method
+    return result
+
+
+def _warn_collapsed(shares: torch.Tensor) -> None:
+    for i, share in enumerate(shares.tolist()):
+        if min(share, 1 - share) < COLLAPSE_SHARE:
+            warnings.warn(f"separate: clip {i}: one estimate holds {100 * max(share, 1 - share):.0f} % of the "
+                          f"energy (the mask collapsed); rerun with another seed", stacklevel=3)
+
+
+def _separate_masks(clips, prior, iterations, seed, references, exclusion, binary, smooth, balance,
+                    prior_options, hop, fit_options) -> FitResult:
+    """The "masks" method of :func:`separate` (two complex source priors, one sigmoid mask prior)."""
+    spec = to_spectrogram(clips, hop=hop)
     length = clips.shape[-1]
     opts = prior_options or {}
     # a name builds three U-Nets of that design; a SeparationPrior module or a factory is used as is
@@ -237,23 +297,18 @@ def separate(mixture, prior="exp_dense", iterations: int = 2000, seed=0, referen
 
     def decode(out):
         e1, e2 = split_sources(out)
-        return torch.stack([to_waveform(e1, length).reshape(out.shape[0], -1),
-                            to_waveform(e2, length).reshape(out.shape[0], -1)], 1)
+        return torch.stack([to_waveform(e1, length, hop=hop).reshape(out.shape[0], -1),
+                            to_waveform(e2, length, hop=hop).reshape(out.shape[0], -1)], 1)
 
     fit_options.setdefault("statistic", lambda out: torch.cat(split_sources(out), 1))  # the rule watches the estimates
     result = fit(factory, spec, forward=lambda out: sum(split_sources(out)), loss=_relative_mse(spec),
                  regularizer=separation_regularizer(spec, exclusion, binary, smooth, balance),
                  iterations=iterations, seed=seed, reference=references, decode=decode,
                  score=permutation_snr, **fit_options)
-    for i, share in enumerate(source_shares(result.output).tolist()):
-        if min(share, 1 - share) < COLLAPSE_SHARE:
-            warnings.warn(f"separate: clip {i}: one estimate holds {100 * max(share, 1 - share):.0f} % of the "
-                          f"energy (the mask collapsed); rerun with another seed", stacklevel=2)
+    _warn_collapsed(source_shares(result.output))
+    result.method = "masks"
     return result
 
-
-# below this share of the energy, one estimate counts as collapsed (see :func:`separate`)
-COLLAPSE_SHARE = 0.05
 
 
 def source_shares(output: torch.Tensor) -> torch.Tensor:

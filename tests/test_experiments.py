@@ -115,3 +115,38 @@ def test_command_line_errors(capsys):
     assert E.main(["table1", "--priors", "unet", "--preset", "smoke", "--out", "/tmp/never"]) == 2
     assert "unknown prior" in capsys.readouterr().err
     assert not Path("/tmp/never/rows.jsonl").exists()
+
+
+def test_table4_mixtures_pair_every_piano_clip_with_other_drums():
+    cfg = E.RunConfig(table="table4", preset="smoke", n_clips=10).resolved()
+    probs = E.problems(cfg)
+    pairs = [p["key"].split("/", 1)[1].split("#")[0] for p in probs]
+    piano = [k.split("+")[0] for k in pairs]
+    drums = [k.split("+")[1] for k in pairs]
+    assert len(set(drums)) == 10 and len(set(piano)) == 7  # every drum clip once, every piano clip used
+    for name in set(piano):  # a piano clip used twice goes with two different drum clips
+        assert len({d for p, d in zip(piano, drums) if p == name}) == piano.count(name)
+    assert [p["key"] for p in E.problems(E.RunConfig(table="table4", preset="smoke", n_clips=10, seed=3).resolved())] \
+        == [p["key"] for p in probs]  # no randomness in the tutorial mixtures
+    assert len({p["key"].split("#")[0] for p in E.problems(E.RunConfig(table="table4", preset="smoke",
+                                                                          n_clips=70).resolved())}) == 70
+    with pytest.raises(dap.DapError, match="makes 70 piano"):
+        E.problems(E.RunConfig(table="table4", preset="smoke", n_clips=71).resolved())
+
+
+def test_the_summary_reports_the_share_of_mixtures_both_estimates_beat(tmp_path):
+    cfg = E.RunConfig(table="table4", preset="smoke", priors=("plain",), n_clips=2).resolved()
+    E._open_run(cfg, tmp_path)
+    m = {f"{k}_{s}": 0.0 for k in ("sdr", "sir", "spectral_snr", "envelope_distance") for s in ("piano", "drums")}
+    rows = []
+    for i, (p, d) in enumerate(((1.0, 1.0), (1.0, 0.01))):  # the second beats the mixture on piano only
+        rows.append({"table": "table4", "task": "separate", "dataset": "piano+drums", "clip": f"c{i}", "prior": "plain",
+                     "seed": 0, "iterations": 4, "seconds": 1.0, "selection": "auto", "input": dict(m),
+                     "blind": {**m, "sdr_piano": p, "sdr_drums": d}, "oracle": {**m, "sdr_piano": p, "sdr_drums": p}})
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = E.summarize(tmp_path)
+    g = {x["selection"]: x for x in summary["groups"] if x["prior"] == "plain"}
+    assert g["blind"]["mean"]["both_beat_mixture"] == 0.5 and g["oracle"]["mean"]["both_beat_mixture"] == 1.0
+    text = E.format_summary(summary)
+    assert "both > mixture" in text and "50 % (1/2)" in text and "100 % (2/2)" in text
+    assert not E.beats_mixture({"input": m, "blind": {**m, "sdr_piano": 0.01, "sdr_drums": 1.0}})  # within the margin

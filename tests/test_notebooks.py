@@ -324,22 +324,26 @@ def check_08(rec):
 
 def check_09(rec):
     assert rec["sources_sum_max_abs_diff"] < 1e-6
-    assert rec["hand_vs_package_max_abs_diff"] < 1e-6
+    assert rec["hand_vs_package_max_abs_diff"] < 1e-6  # the hand-written model is the package's
     demo = rec["regulariser_demo"]
-    useless, truth, binary = (demo[k] for k in ("useless: both = mixture, m = 0.5", "the truth, m = 0.5",
-                                                 "binary mask on the mixture"))
-    assert max(d["mixture error"] for d in demo.values()) < 1e-6  # all three reproduce the mixture
-    assert truth["exclusion"] < useless["exclusion"], demo  # gradient exclusion prefers the real sources
-    assert abs(useless["binariness"] - 0.25) < 1e-6 and binary["binariness"] < 1e-6
-    for perm in rec["permutation"].values():  # each estimate goes to a different source
-        assert sorted(perm) == [0, 1], rec["permutation"]
-    assert 0 <= rec["mask"]["min"] <= rec["mask"]["max"] <= 1
-    live = rec["live"]
-    assert len(live["rows"]) == 6 and {r["source"] for r in live["rows"]} == {"piano", "drums"}
-    for r in live["rows"]:
-        assert _finite(r["SDR (dB)"], r["SIR (dB)"], r["Spectral SNR (dB)"], r["Env. distance"]), r
-    assert live["fit_scores"]["oracle"] >= live["fit_scores"]["last"] - 1e-9
-    assert 1 <= live["oracle_iteration"] <= rec["iterations"]
+    assert max(d["mixture error"] for d in demo.values()) < 1e-5  # every split reproduces the mixture
+    first, second = demo["all in the sustained estimate"], demo["all in the percussive estimate"]
+    assert abs(first["loss"] - 1) < 1e-4 and abs(second["loss"] - 1) < 1e-4  # either collapse costs exactly 1
+    # the loss prefers the real split (and the baseline's) to either collapse: true by construction of the
+    # terms for these sources (verified on the success and failure mixtures of the lab table)
+    assert demo["the truth (piano sustained, drums percussive)"]["loss"] < 1, demo
+    assert demo["HPSS baseline (median filters)"]["loss"] < 1, demo
+    assert set(rec["live"]) == {"success", "failure"}
+    for kind, live in rec["live"].items():
+        assert len(live["rows"]) == 8 and {r["source"] for r in live["rows"]} == {"piano", "drums"}
+        for r in live["rows"]:
+            assert _finite(r["SDR (dB)"], r["SIR (dB)"], r["Spectral SNR (dB)"], r["Env. distance"]), (kind, r)
+        assert sorted(live["permutation"]) == [0, 1] and sorted(live["best_permutation_snr"]) == [0, 1]
+        assert live["fit_scores"]["oracle"] >= live["fit_scores"]["last"] - 1e-9
+        assert 1 <= live["oracle_iteration"] <= live["iterations"] <= rec["iterations"]
+        assert 0 <= live["mask"]["min"] <= live["mask"]["max"] <= 1
+        assert live["mask"]["sum_max_abs_diff"] < 1e-5  # the masks m and 1 - m share every bin out
+        assert live["fits"] >= 1 and isinstance(live["both_beat_mixture"], bool)
     _table_rows(rec["table_run"])
     assert rec["table_run"]["rows"], "the smoke run exercises the table runner"
 

@@ -1,0 +1,174 @@
+"""The separation recipes (daptools.separation): models, losses, restarts, blind choice, baseline."""
+import numpy as np
+import pytest
+import torch
+
+import daptools as dap
+from daptools import separation as S
+from conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def pair(speech, piano):
+    mixture, sources = dap.mix([speech, piano])
+    return mixture, sources, dap.to_spectrogram(mixture)
+
+
+@pytest.mark.parametrize("sources", S.SOURCES)
+@pytest.mark.parametrize("masks", S.MASKS)
+@pytest.mark.parametrize("combine", S.COMBINES)
+def test_every_model_returns_two_estimates_and_two_masks(pair, sources, masks, combine):
+    _, _, spec = pair
+    if sources == "mixture" and combine == "independent":
+        with pytest.raises(dap.DapError, match="masks that sum to one"):
+            S.Recipe(sources=sources, masks=masks, combine=combine)
+        return
+    net = S.MaskedSources(spec, S.Recipe(sources=sources, masks=masks, combine=combine), "plain", seed=0, **TINY)
+    z = torch.randn(1, net.in_channels, *spec.shape[2:])
+    with torch.no_grad():
+        out = net(z)
+    assert out.shape == (1, 6, *spec.shape[2:])
+    m = S.masks_of(out)
+    assert float(m.min()) >= 0 and float(m.max()) <= 1
+    if combine != "independent":
+        assert torch.allclose(m.sum(1), torch.ones_like(m[:, 0]), atol=1e-6)
+    if masks == "frame":  # one gain per frame: constant along frequency
+        assert float((m - m[:, :, :1]).abs().max()) == 0
+    e1, e2 = S.estimates(out)
+    if sources == "mixture":  # the masks share out the mixture itself
+        assert torch.allclose(e1 + e2, spec, atol=1e-4 * float(spec.abs().max()))
+    if sources == "magnitude":  # non-negative magnitudes with the mixture's phase
+        mix_phase = torch.atan2(spec[:, 1], spec[:, 0])
+        live = dap.magnitude(e1) > 1e-3 * float(dap.magnitude(e1).max())
+        d = torch.atan2(e1[:, 1], e1[:, 0]) - mix_phase
+        assert float(torch.cos(d)[live].min()) > 0.999
+
+
+def test_bad_recipes_are_one_line_errors():
+    with pytest.raises(dap.DapError, match="sources must be one of"):
+        S.Recipe(sources="waveform")
+    with pytest.raises(dap.DapError, match="unknown separation option"):
+        S.RECIPES["hp"].with_options(wieght=1)
+    with pytest.raises(dap.DapError, match="binary_from"):
+        S.Recipe(binary_from=2.0)
+
+
+def test_exclusion_prefers_sources_apart_and_ignores_level(speech, piano):
+    a, b = dap.magnitude(dap.to_spectrogram(speech)), dap.magnitude(dap.to_spectrogram(piano))
+    same, apart = S.exclusion_loss(a, a.clone()), S.exclusion_loss(a, b)
+    assert float(same) > 2 * float(apart)
+    assert float(S.exclusion_loss(10 * a, b)) == pytest.approx(float(apart), rel=1e-4)
+    assert float(S.exclusion_loss(a, torch.zeros_like(b))) == 0.0  # a silent source shares no edges
+
+
+def _as_output(e1, e2, m=None):
+    m = torch.full_like(e1[:, :2], 0.5) if m is None else m
+    return torch.cat([e1, e2, m], 1)
+
+
+def test_roles_prefer_the_harmonic_percussive_split(pair):
+    """With roles, sustained content in the first estimate and broadband content in the second costs
+    less than either estimate taking the whole mixture (both of which cost 1 per term)."""
+    _, _, spec = pair
+    r = S.RECIPES["hp"]
+    obj = S.Objective(spec, r, iterations=10)
+    terms = lambda out: sum(obj.terms(out).values())  # noqa: E731
+    zero = torch.zeros_like(spec)
+    all_first, all_second = terms(_as_output(spec, zero)), terms(_as_output(zero, spec))
+    assert float(all_first) == pytest.approx(1.0, rel=1e-4) and float(all_second) == pytest.approx(1.0, rel=1e-4)
+    h, p = S.hpss(dap.to_waveform(spec, (spec.shape[-1] - 1) * dap.HOP))
+    split = _as_output(dap.to_spectrogram(h), dap.to_spectrogram(p))
+    assert float(terms(split)) < 0.9
+
+
+def test_the_binary_loss_starts_late(pair):
+    _, _, spec = pair
+    obj = S.Objective(spec, S.Recipe(binary=1.0, binary_from=0.5), iterations=4)
+    out = _as_output(spec / 2, spec / 2)
+    assert [float(obj.regularizer(out)) for _ in range(4)] == [0.0, 0.0, 0.25, 0.25]
+
+
+def test_mask_sum_penalty_only_for_masks_that_do_not_sum_to_one(pair):
+    _, _, spec = pair
+    obj = S.Objective(spec, S.Recipe(mask_sum=1.0, combine="independent"), iterations=1)
+    ones = torch.ones_like(spec)
+    assert float(obj.terms(_as_output(spec, spec, torch.cat([ones[:, :1], 0 * ones[:, :1]], 1)))["mask_sum"]) == 0
+    assert float(obj.terms(_as_output(spec, spec, ones))["mask_sum"]) > 0.1
+
+
+def test_a_fit_of_the_default_recipe_sums_to_the_mixture(pair):
+    mixture, sources, spec = pair
+    r = dap.separate(mixture, prior="plain", iterations=3, references=sources, monitor_every=1, progress=False,
+                     prior_options=TINY, precision="fp32")
+    assert r.method == "hp" and r.output.shape == (1, 6, *spec.shape[2:])
+    assert r.audio.shape == (2, mixture.numel())
+    assert torch.allclose(r.audio.sum(0), mixture, atol=1e-4)  # masks m and 1 - m share out the mixture exactly
+    assert set(r.candidates) == {"auto", "last", "oracle"}
+    assert len(r.attempts[0]) == r.fits and r.attempts[0][0]["kept"]
+
+
+def test_collapsed_fits_are_restarted_and_the_blind_choice_kept(pair, monkeypatch):
+    mixture, _, _ = pair
+    calls = []
+    real = S.energy_share
+
+    def collapsing(out):  # the first fit collapses (share 1), later ones are fine
+        calls.append(1)
+        return torch.ones(out.shape[0]) if len(calls) == 1 else real(out)
+
+    monkeypatch.setattr(S, "energy_share", collapsing)
+    r = dap.separate(mixture, prior="plain", iterations=2, progress=False, prior_options=TINY, precision="fp32",
+                     recipe={"restarts": 2})
+    a = r.attempts[0]
+    assert r.fits == 2 and [x["restart"] for x in a] == [False, True]
+    assert [x["seed"] for x in a] == [0, 1000]
+    assert [x["kept"] for x in a] == [False, True]  # the collapsed one is never chosen over a usable one
+
+
+def test_tries_keep_the_lowest_blind_loss(pair):
+    mixture, _, _ = pair
+    r = dap.separate(mixture, prior="plain", iterations=2, progress=False, prior_options=TINY, precision="fp32",
+                     recipe={"tries": 3, "restarts": 0})
+    a = r.attempts[0]
+    assert r.fits == 3 and len(a) == 3
+    usable = [x for x in a if min(x["share"], 1 - x["share"]) >= S.COLLAPSE_SHARE] or a
+    assert min(usable, key=lambda x: x["blind_loss"])["kept"]
+    assert sum(x["kept"] for x in a) == 1
+
+
+def test_a_batch_of_mixtures_is_separated_problem_by_problem(speech, piano):
+    m1, _ = dap.mix([speech, piano])
+    m2, _ = dap.mix([piano, speech.flip(0)])
+    both = dap.separate(torch.stack([m1, m2]), prior="plain", iterations=2, progress=False, prior_options=TINY,
+                        precision="fp32", recipe={"restarts": 0}, select="last")
+    alone = dap.separate(m2, prior="plain", iterations=2, progress=False, prior_options=TINY, precision="fp32",
+                         recipe={"restarts": 0}, select="last")
+    assert both.batch_audio().shape == (2, 2, m1.numel())
+    assert torch.allclose(both.batch_audio()[1], alone.audio, atol=1e-4)  # the second mixture's own buffers
+
+
+def test_the_dap_recipe_runs_with_its_own_settings(pair):
+    mixture, _, spec = pair
+    r = dap.separate(mixture, prior="plain", method="dap", iterations=2, progress=False, prior_options=TINY,
+                     precision="fp32", recipe={"restarts": 0})
+    assert r.method == "dap" and r.history["lr"][0] == pytest.approx(3e-4)
+    m = S.masks_of(r.output)
+    assert float((m - m[:, :, :1]).abs().max()) == 0  # per-frame gains
+
+
+def test_separate_bad_options(pair):
+    mixture, _, _ = pair
+    with pytest.raises(dap.DapError, match="unknown method"):
+        dap.separate(mixture, method="nmf", iterations=1, progress=False)
+    with pytest.raises(dap.DapError, match="smooth is a weight of the 'masks' method"):
+        dap.separate(mixture, smooth=0.1, iterations=1, progress=False)
+    with pytest.raises(dap.DapError, match="recipe= options belong"):
+        dap.separate(mixture, method="masks", recipe={"tries": 2}, iterations=1, progress=False)
+
+
+def test_hpss_baseline_shares_out_the_mixture(pair):
+    mixture, sources, _ = pair
+    h, p = S.hpss(mixture)
+    assert torch.allclose(h + p, mixture, atol=1e-4)
+    with pytest.raises(dap.DapError, match="odd"):
+        S.hpss(mixture, kernel=4)
