@@ -291,13 +291,13 @@ _TIME = r"(\d+(?:\.\d*)?|\.\d+)"
 _GAP = re.compile(rf"^\s*{_TIME}\s*-\s*{_TIME}\s*$")
 
 
-def parse_gaps(text: str, duration: float) -> list[tuple[float, float]]:
+def parse_gaps(text: str, duration: float, hop: int = HOP) -> list[tuple[float, float]]:
     """Parse ``--gaps`` ("1.20-1.35,4.0-4.2", seconds) and check it against the recording.
 
     Returns:
         list[tuple[float, float]]: sorted (start, end) pairs.
     """
-    hop_ms = 1000 * HOP / SAMPLE_RATE
+    hop_ms = 1000 * hop / SAMPLE_RATE
     gaps = []
     for item in text.split(","):
         m = _GAP.match(item)
@@ -340,7 +340,7 @@ def detect_gaps(data: np.ndarray, rate: int, min_gap_ms: float) -> tuple[list, i
 def _gaps_for(args, rec: Recording) -> tuple[list[tuple[float, float]], str | None]:
     """The gaps to fill (``--gaps``, or found), and a line reporting found ones."""
     if args.gaps is not None:
-        return parse_gaps(args.gaps, rec.duration), None
+        return parse_gaps(args.gaps, rec.duration, _hop(args)), None
     gaps, edge = detect_gaps(rec.data, rec.rate, args.min_gap)
     if not gaps:
         raise DapError(f"no gaps found: {rec.path} has no run of digital silence of {args.min_gap:g} ms or more "
@@ -374,6 +374,11 @@ def _say(args, message: str) -> None:
         print(f"daptools: {message}", file=sys.stderr)
 
 
+def _hop(args) -> int:
+    """The spectrogram hop of this run: --hop, else the preset's."""
+    return args.hop or get_preset(args.preset).hop
+
+
 def _fit_options(args) -> dict:
     """Options for the task functions: the preset's, overridden by the command line."""
     opts = get_preset(args.preset).fit_options()
@@ -386,6 +391,7 @@ def _fit_options(args) -> dict:
         opts.pop("stopping", None)
     if args.channels:
         opts["prior_options"] = {"channels": args.channels}
+    opts["hop"] = _hop(args)
     if getattr(args, "seeds", None) is not None:  # denoise, inpaint: an ensemble per segment
         opts["seeds"] = args.seeds
     if args.command == "separate":  # its method's own lr and schedule (the presets' are denoising's)
@@ -539,8 +545,9 @@ def _start(args) -> tuple[Recording, list[Path], dict]:
     if getattr(args, "seeds", None) is not None and args.seeds < 1:
         raise DapError(f"--seeds must be at least 1, got {args.seeds}")
     _segment_sizes(args)
-    if getattr(args, "min_gap", None) is not None and args.min_gap < 1000 * HOP / SAMPLE_RATE:
-        raise DapError(f"--min-gap must be at least {1000 * HOP / SAMPLE_RATE:.0f} ms, got {args.min_gap:g}")
+    hop_ms = 1000 * _hop(args) / SAMPLE_RATE
+    if getattr(args, "min_gap", None) is not None and args.min_gap < hop_ms:
+        raise DapError(f"--min-gap must be at least {hop_ms:.0f} ms (one hop), got {args.min_gap:g}")
     opts = _fit_options(args)
     build_prior(args.prior, **opts.get("prior_options", {}))  # any bad prior option fails here, not mid-run
     rec = load_recording(args.input)
@@ -555,7 +562,7 @@ def _gpu_batch(args, device: torch.device) -> int:
     size, _ = _segment_sizes(args)
     opts = {"channels": args.channels} if args.channels else get_preset(args.preset).prior_options()
     net = SeparationPrior(args.prior, **opts) if args.command == "separate" else build_prior(args.prior, **opts)
-    return auto_batch_size(device, fit_memory_bytes(net, (2, N_FREQ, n_frames(size))))
+    return auto_batch_size(device, fit_memory_bytes(net, (2, N_FREQ, n_frames(size, _hop(args)))))
 
 
 def _announce(args, rec: Recording, opts: dict, plan) -> None:
@@ -672,14 +679,15 @@ def _add_common(p: argparse.ArgumentParser, n_outputs: int) -> None:
                         "(write 32-bit float samples; the default where the format has them, e.g. WAV), scale "
                         "(one gain for the whole result, peak just below full scale; the default elsewhere, e.g. "
                         "FLAC, OGG) or clip (clip to +-1); a warning always says what was done")
-    presets = ", ".join(f"{k} ({v.iterations} iterations at lr {v.lr:g}, widths "
-                        f"{'/'.join(map(str, v.channels or (35, 70, 140)))})" for k, v in RUN_PRESETS.items())
+    presets = ", ".join(f"{k} (up to {v.iterations} iterations at lr {v.lr:g}, widths "
+                        f"{'/'.join(map(str, v.channels or (35, 70, 140)))}, hop {v.hop})" for k, v in RUN_PRESETS.items())
     fit = p.add_argument_group("fitting")
     fit.add_argument("--prior", default="exp_dense", help=f"the prior: {', '.join(prior_names())} "
                      "(default exp_dense, the paper's)")
-    fit.add_argument("--preset", default="lab", choices=list(RUN_PRESETS), help=f"run settings: {presets}; "
-                     "default lab (minutes on a CPU; paper is the paper's full network and 2000 iterations: "
-                     "best quality, use a GPU)")
+    fit.add_argument("--preset", default="fast", choices=list(RUN_PRESETS), help=f"run settings: {presets}; "
+                     "default fast (minutes on a CPU: the lab widths with hop 128, half the paper's frames); "
+                     "lab is the paper's hop at small widths, paper the paper's full network and 2000 "
+                     "iterations (best quality, use a GPU)")
     fit.add_argument("--iterations", type=int, help="the most Adam steps per segment (default: the preset's); "
                      "with --select auto each segment stops by itself when its output stops improving")
     fit.add_argument("--select", default="auto", choices=("auto", "last", "ema"),
@@ -703,6 +711,9 @@ def _add_common(p: argparse.ArgumentParser, n_outputs: int) -> None:
     seg.add_argument("--batch", type=int, help="segments fitted at once as one batch of independent networks "
                      "(default: on a GPU as many as its free memory holds, at most 64; 1 on the CPU, where "
                      "batching was measured slower); lower it if memory runs out")
+    fit.add_argument("--hop", type=int, choices=(64, 128),
+                     help="spectrogram hop in samples (default: the preset's; fast: 128, lab and paper: 64, the "
+                          "paper's); 128 halves the frames and about halves the time per step")
     adv = p.add_argument_group("for tests and experiments")
     adv.add_argument("--channels", type=_channels, metavar="W1,W2,...",
                      help="U-Net block widths, e.g. 8,16,32 (smaller is faster and weaker; default: the preset's)")

@@ -34,13 +34,13 @@ import torch
 
 from . import metrics as M
 from ._checks import DapError
-from .corruptions import add_gaussian_noise, add_noise_at_snr, apply_gaps, mix, random_gaps
+from .corruptions import add_gaussian_noise, add_noise_at_snr, mix, random_gaps
 from .data import PAPER_STAND_IN, load_clips
 from .device import auto_batch_size, fit_memory_bytes, resolve_device
 from .executors import EXECUTORS, Job, make_executor
-from .presets import get_preset
+from .presets import PRESETS, get_preset
 from .priors import DESCRIPTIONS, build_prior, prior_names
-from .spectral import SAMPLE_RATE, to_spectrogram, to_waveform
+from .spectral import HOP, to_spectrogram, to_waveform
 from .tasks import DEFAULT_SEPARATION, SeparationPrior, denoise, inpaint, separate
 
 FOUR = ("plain", "dilated", "exp", "exp_dense")
@@ -131,7 +131,8 @@ class RunConfig:
         return replace(self, iterations=self.iterations or p.iterations, n_clips=self.n_clips or p.n_clips,
                        duration=self.duration or p.duration, priors=priors,
                        datasets=tuple(self.datasets or t.datasets), precision=self.precision or p.precision,
-                       extra={**fitting, "prior_options": p.prior_options(), "stopping": p.stopping, **self.extra})
+                       extra={**fitting, "prior_options": p.prior_options(), "stopping": p.stopping,
+                              **({"hop": p.hop} if p.hop != HOP else {}), **self.extra})
 
 
 # ------------------------------------------------------------------ problems
@@ -250,6 +251,8 @@ def _solve(task: str, batch: list[dict], prior: str, cfg: RunConfig, device: str
     opts = dict(iterations=cfg.iterations, seed=cfg.seed, device=device, precision=cfg.precision, lr=cfg.extra["lr"],
                 schedule=cfg.extra["schedule"], select=cfg.select, progress=False,
                 prior_options=cfg.extra["prior_options"], stopping=_stopping(cfg))
+    if cfg.extra.get("hop"):  # a preset with another hop than the paper's (fast: 128)
+        opts["hop"] = cfg.extra["hop"]
     if task in ("denoise", "denoise_env"):
         return denoise(obs, prior=prior, reference=ref, **opts)
     if task == "inpaint":
@@ -537,6 +540,7 @@ def format_summary(summary: dict) -> str:
                  if cfg.get("full_budget") else "") if select == "auto" else f"{cfg['iterations']} iterations")
     lines = [f"## {TABLES[cfg['table']].title}", "",
              f"{cfg['data']} data, preset {cfg['preset']}: {budget}, "
+             + (f"spectrogram hop {cfg['extra']['hop']} (the paper's: {HOP}), " if cfg.get("extra", {}).get("hop") else "") +
              f"{cfg['n_clips']} clip(s) per dataset, seed {cfg['seed']}, blind selection {select!r}; "
              f"mean ± std over clips. SNR is the waveform SNR (the paper's 'PSNR' column); "
              f"oracle = iteration chosen with the clean reference (not available in real use); "
@@ -657,7 +661,7 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="daptools paper", description=__doc__.split("\n\n")[0] + " "
                                  "Runs a table or Figure 2; rerunning with the same --out resumes.")
     ap.add_argument("what", choices=[*TABLES, "figure2", "all"], help="table1..table4, figure2 or all")
-    ap.add_argument("--preset", default="lab", choices=["lab", "paper", "smoke"])
+    ap.add_argument("--preset", default="lab", choices=list(PRESETS))
     ap.add_argument("--out", default=None, help="output folder (default runs/<what>_<preset>)")
     ap.add_argument("--data", default="tutorial", choices=["tutorial", "paper"],
                     help="offline tutorial set (default) or the paper's datasets (downloaded)")

@@ -41,7 +41,6 @@ method of the package's priors.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, fields, replace
 from typing import Callable
 

@@ -145,14 +145,17 @@ def test_segments_are_fitted_in_batches_and_joined_back_exactly(tmp_path, capsys
 
 
 @pytest.mark.parametrize("extra,expected", [
-    ([], {k: v for k, v in dap.get_preset("lab").fit_options().items()
-          if k in ("iterations", "precision", "lr", "prior_options")}),
+    ([], {k: v for k, v in dap.get_preset("fast").fit_options().items()
+          if k in ("iterations", "precision", "lr", "prior_options", "hop")}),
     (["--preset", "paper"], {"iterations": 2000, "precision": "fp32"}),
     (["--preset", "paper", "--iterations", "7", "--precision", "bf16", "--seed", "3"],
      {"iterations": 7, "precision": "bf16", "seed": 3}),
     (["--channels", "8,16,32", "--prior", "exp"], {"prior": "exp", "prior_options": {"channels": (8, 16, 32)}}),
     (["--seeds", "3"], {"seeds": 3}),
     ([], {"seeds": None}),
+    ([], {"hop": 128}),  # fast: half the paper's frames
+    (["--preset", "lab"], {"hop": 64, "iterations": 300}),
+    (["--hop", "64"], {"hop": 64, "prior_options": {"channels": (16, 32, 64)}}),
 ])
 def test_presets_and_options_reach_the_fit(tmp_path, capsys, monkeypatch, speech, extra, expected):
     fake = FakeFits()
@@ -522,7 +525,8 @@ def _interrupted_run(tmp_path, capsys, monkeypatch, command, src, *extra):
     ("denoise", ["--batch", "2"], "batch 1 -> 2"),
     ("denoise", ["--seeds", "2"], "seeds null -> 2"),
     ("denoise", ["threads"], "cpu_threads 1 -> 2"),
-    ("denoise", ["--preset", "smoke"], 'lr 0.003 -> 0.001; preset "lab" -> "smoke"'),
+    ("denoise", ["--preset", "smoke"], 'hop 128 -> 64; lr 0.003 -> 0.001; preset "fast" -> "smoke"'),
+    ("denoise", ["--hop", "64"], "hop 128 -> 64"),
     ("denoise", ["input"], "--resume: the input file (its sha256 differs) changed since the interrupted run"),
     ("inpaint", ["--gaps", "0.6-0.72,1.6-1.7"], "gaps [[0.6, 0.7], [1.6, 1.7]] -> [[0.6, 0.72], [1.6, 1.7]]"),
 ])
@@ -626,7 +630,8 @@ BAD_INPUTS = {
     "infinite sample": (_audio("inf.wav", _poisoned(np.inf)), [], "NaN or infinite samples"),
     "unknown prior": (SPEECH, ["--prior", "unet9"], "unknown prior 'unet9'; choose one of"),
     "unknown device": (SPEECH, ["--device", "tpu"], "unknown device 'tpu'"),
-    "unknown preset": (SPEECH, ["--preset", "fast"], "invalid choice: 'fast'"),
+    "unknown preset": (SPEECH, ["--preset", "fastest"], "invalid choice: 'fastest'"),
+    "another hop": (SPEECH, ["--hop", "100"], "invalid choice: 100"),
     "zero iterations": (SPEECH, ["--iterations", "0"], "--iterations must be at least 1"),
     "iterations not a number": (SPEECH, ["--iterations", "many"], "invalid int value: 'many'"),
     "bad channels": (SPEECH, ["--channels", "8,16"], "give three positive widths"),

@@ -1,5 +1,4 @@
 """The separation recipes (daptools.separation): models, losses, restarts, blind choice, baseline."""
-import numpy as np
 import pytest
 import torch
 
