@@ -64,7 +64,7 @@ from .presets import PRESETS as RUN_PRESETS, get_preset
 from .priors import build_prior, prior_names
 from .resume import WorkFolder, default_path, file_sha256
 from .segments import align_sources, plan_segments
-from .spectral import HOP, N_FFT, N_FREQ, SAMPLE_RATE, n_frames
+from .spectral import HOP, HOPS, N_FFT, N_FREQ, SAMPLE_RATE, n_frames
 from .stopping import Stopping
 from .tasks import DEFAULT_SEPARATION, SEPARATION_METHODS, SeparationPrior, denoise, inpaint, separate
 
@@ -685,7 +685,8 @@ def _add_common(p: argparse.ArgumentParser, n_outputs: int) -> None:
     fit.add_argument("--prior", default="exp_dense", help=f"the prior: {', '.join(prior_names())} "
                      "(default exp_dense, the paper's)")
     fit.add_argument("--preset", default="fast", choices=list(RUN_PRESETS), help=f"run settings: {presets}; "
-                     "default fast (minutes on a CPU: the lab widths with hop 128, half the paper's frames); "
+                     "default fast (minutes on a CPU: the lab widths with hop 256, a quarter of the paper's "
+                     "frames); "
                      "lab is the paper's hop at small widths, paper the paper's full network and 2000 "
                      "iterations (best quality, use a GPU)")
     fit.add_argument("--iterations", type=int, help="the most Adam steps per segment (default: the preset's); "
@@ -711,9 +712,9 @@ def _add_common(p: argparse.ArgumentParser, n_outputs: int) -> None:
     seg.add_argument("--batch", type=int, help="segments fitted at once as one batch of independent networks "
                      "(default: on a GPU as many as its free memory holds, at most 64; 1 on the CPU, where "
                      "batching was measured slower); lower it if memory runs out")
-    fit.add_argument("--hop", type=int, choices=(64, 128),
-                     help="spectrogram hop in samples (default: the preset's; fast: 128, lab and paper: 64, the "
-                          "paper's); 128 halves the frames and about halves the time per step")
+    fit.add_argument("--hop", type=int, choices=HOPS,
+                     help="spectrogram hop in samples (default: the preset's; fast: 256, lab and paper: 64, the "
+                          "paper's); each doubling halves the frames and about halves the time per step")
     adv = p.add_argument_group("for tests and experiments")
     adv.add_argument("--channels", type=_channels, metavar="W1,W2,...",
                      help="U-Net block widths, e.g. 8,16,32 (smaller is faster and weaker; default: the preset's)")

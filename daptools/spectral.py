@@ -17,6 +17,18 @@ SAMPLE_RATE = 16000
 N_FFT = 1022
 HOP = 64
 N_FREQ = N_FFT // 2 + 1
+HOPS = (64, 128, 256)  # the paper's, and the fast options (a half, a quarter of its frames)
+
+
+def check_hop(hop) -> int:
+    """``hop`` if it is one of :data:`HOPS`, else a DapError that names them.
+
+    Hann windows of 1022 samples overlap by 75 % or more at these hops, so the inverse STFT
+    stays exact; each doubling halves the frames and about halves the cost of a step.
+    """
+    if isinstance(hop, bool) or not isinstance(hop, int) or hop not in HOPS:
+        raise DapError(f"hop must be one of {', '.join(map(str, HOPS))} samples (64: the paper's), got {hop!r}")
+    return hop
 
 
 def _window(n_fft: int, device) -> torch.Tensor:

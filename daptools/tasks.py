@@ -18,7 +18,7 @@ from .fit import FitResult, fit
 from .metrics import best_permutation, snr
 from .priors import build_prior
 from .separation import COLLAPSE_SHARE  # below this energy share an estimate counts as collapsed
-from .spectral import HOP, to_spectrogram, to_waveform, white_noise_power
+from .spectral import HOP, check_hop, to_spectrogram, to_waveform, white_noise_power
 from .stopping import Stopping
 
 
@@ -44,8 +44,9 @@ def denoise(noisy, prior="exp_dense", iterations: int = 2000, seed=0, reference=
         iterations (int): Adam steps (default 2000, as in the paper).
         seed (int): seeds weights and z.
         reference (Tensor | None): clean waveform, only to monitor SNR / offer the oracle.
-        hop (int): spectrogram hop in samples (default 64, the paper's; 128 halves the frames and
-            the cost per iteration: a labelled speed option, see docs/performance.md).
+        hop (int): spectrogram hop in samples: 64 (default, the paper's), 128 or 256 (a half or a
+            quarter of the frames and of the cost per iteration; the fast preset's, a labelled
+            departure from the paper: docs/performance.md).
         seeds (int | None): fit an ensemble of this many networks per clip (seeds ``seed``,
             ``seed + 1``, ...) as one batch and average them (:mod:`daptools.ensemble`); None: one.
         combine (str): how an ensemble is averaged: "spectrogram" (the prior outputs, default) or
@@ -55,7 +56,7 @@ def denoise(noisy, prior="exp_dense", iterations: int = 2000, seed=0, reference=
     Returns:
         FitResult: ``.audio`` is the denoised waveform (an ensemble's: its members combined).
     """
-    clips = _clips(noisy)
+    clips, hop = _clips(noisy), check_hop(hop)
     ens = Ensemble(seeds, seed, combine)
     if fit_options.get("select", "auto") == "auto" or fit_options.get("stopping") is not None:
         fit_options["stopping"] = Stopping.coerce(fit_options.get("stopping")).with_floor(
@@ -85,7 +86,7 @@ def inpaint(observation, mask: GapMask | torch.Tensor, prior="exp_dense", iterat
     Returns:
         FitResult: ``.audio`` is the restored waveform.
     """
-    clip = _clips(observation)
+    clip, hop = _clips(observation), check_hop(hop)
     spec = to_spectrogram(clip, hop=hop)
     m = mask.spectrogram(hop) if isinstance(mask, GapMask) else torch.as_tensor(mask, dtype=torch.float32)
     if isinstance(mask, GapMask) and mask.length != clip.shape[-1]:
@@ -257,7 +258,7 @@ def separate(mixture, prior="exp_dense", iterations: int = 2000, seed=0, referen
                        "their average would mix them; fit one seed at a time")
     if method not in SEPARATION_METHODS:
         raise DapError(f"separate: unknown method {method!r}; choose one of {', '.join(SEPARATION_METHODS)}")
-    clips = _clips(mixture)
+    clips, hop = _clips(mixture), check_hop(hop)
     if method == "masks":
         if recipe:
             raise DapError("separate: recipe= options belong to the 'hp' and 'dap' methods, not 'masks'")

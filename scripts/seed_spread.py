@@ -2,9 +2,9 @@
 
 Clips: the tutorial set's test part (not used to choose any setting): speech 2-4, digits 2-4,
 piano 1-3 (0.5 s from their start), Gaussian noise of std 0.1 (noise seed 1000 + 10 * category
-+ clip); each fit at a preset's settings (default ``fast``, the command line's), blind stop,
-run on to the budget (``halt=False``) so that the last iterate and the oracle cover the whole
-budget. Each fit's blind result is saved, so the ensembles of K = 3 and 5 members are the
++ clip); each fit at a preset's settings (default ``fast``, the command line's), blind stop (with
+``--full-budget`` the fit runs on to the budget, so that the last iterate and the oracle cover
+all of it; without, "last" and "oracle" are those of the iterations fitted). Each fit's blind result is saved, so the ensembles of K = 3 and 5 members are the
 averages of seeds 0..K-1's blind outputs: what ``denoise(seeds=K)`` computes (each member
 stops by its own rule; the average of the waveforms equals that of the spectrograms, as the
 inverse STFT is linear; tests/test_tasks.py checks both), and the ensemble's time is the sum of
@@ -50,7 +50,7 @@ def run(args) -> None:
             continue
         clip, noisy = problem(cat, i, preset.duration or 0.5, args.std)
         opts = preset.fit_options()
-        opts["stopping"] = {**(opts["stopping"] or {}), "halt": False}
+        opts["stopping"] = {**(opts["stopping"] or {}), "halt": not args.full_budget}
         t = time.perf_counter()
         r = dap.denoise(noisy, prior=args.prior, seed=s, reference=clip.audio, select="auto", progress=False,
                         monitor_every=5, **opts)
@@ -127,6 +127,7 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--std", type=float, default=0.1)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--full-budget", action="store_true")
     ap.add_argument("--worker", default="0/1", help="k/n: run every n-th fit, starting at the k-th")
     args = ap.parse_args(argv)
     run(args) if args.what == "run" else report(args)

@@ -153,7 +153,7 @@ def test_segments_are_fitted_in_batches_and_joined_back_exactly(tmp_path, capsys
     (["--channels", "8,16,32", "--prior", "exp"], {"prior": "exp", "prior_options": {"channels": (8, 16, 32)}}),
     (["--seeds", "3"], {"seeds": 3}),
     ([], {"seeds": None}),
-    ([], {"hop": 128}),  # fast: half the paper's frames
+    ([], {"hop": 256}),  # fast: a quarter of the paper's frames
     (["--preset", "lab"], {"hop": 64, "iterations": 300}),
     (["--hop", "64"], {"hop": 64, "prior_options": {"channels": (16, 32, 64)}}),
 ])
@@ -525,8 +525,8 @@ def _interrupted_run(tmp_path, capsys, monkeypatch, command, src, *extra):
     ("denoise", ["--batch", "2"], "batch 1 -> 2"),
     ("denoise", ["--seeds", "2"], "seeds null -> 2"),
     ("denoise", ["threads"], "cpu_threads 1 -> 2"),
-    ("denoise", ["--preset", "smoke"], 'hop 128 -> 64; lr 0.003 -> 0.001; preset "fast" -> "smoke"'),
-    ("denoise", ["--hop", "64"], "hop 128 -> 64"),
+    ("denoise", ["--preset", "smoke"], 'hop 256 -> 64; lr 0.003 -> 0.001; preset "fast" -> "smoke"'),
+    ("denoise", ["--hop", "128"], "hop 256 -> 128"),
     ("denoise", ["input"], "--resume: the input file (its sha256 differs) changed since the interrupted run"),
     ("inpaint", ["--gaps", "0.6-0.72,1.6-1.7"], "gaps [[0.6, 0.7], [1.6, 1.7]] -> [[0.6, 0.72], [1.6, 1.7]]"),
 ])

@@ -261,3 +261,15 @@ def test_bad_ensemble_options(speech, options, fragment):
 def test_separation_has_no_ensembles(speech, piano):
     with pytest.raises(dap.DapError, match="separate has no ensembles"):
         dap.separate(speech + piano, iterations=1, progress=False, prior_options=TINY, seeds=2)
+
+
+@pytest.mark.parametrize("hop", [100, 512, 64.0, True])
+def test_a_hop_other_than_the_supported_ones_is_refused(speech, hop):
+    with pytest.raises(dap.DapError, match=r"hop must be one of 64, 128, 256 samples"):
+        dap.denoise(speech, iterations=1, hop=hop, prior_options=TINY, progress=False)
+
+
+def test_the_fast_hops_invert_exactly(speech):
+    for hop in dap.spectral.HOPS:
+        back = dap.spectral.to_waveform(dap.spectral.to_spectrogram(speech, hop=hop), speech.numel(), hop=hop)
+        assert float((back - speech).abs().max()) < 1e-5, hop
