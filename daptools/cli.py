@@ -669,7 +669,14 @@ def _channels(text: str) -> tuple:
     return widths
 
 
-def _add_common(p: argparse.ArgumentParser, n_outputs: int) -> None:
+# Each command's default preset, from measurement: denoising is fastest to a good result with the fast
+# preset (docs/performance.md); separation came out 0.2-1.0 dB lower with it on the two mixtures tried and
+# did not stop sooner (its plateau rule ran the 600 iterations), and inpainting at hop 256 is unmeasured,
+# so they keep the lab preset (the paper's hop).
+DEFAULT_PRESET = {"denoise": "fast", "inpaint": "lab", "separate": "lab"}
+
+
+def _add_common(p: argparse.ArgumentParser, n_outputs: int, command: str) -> None:
     p.add_argument("input", help="the recording to restore (never modified)")
     p.add_argument("-o", "--output", nargs=n_outputs, required=True, metavar="OUT",
                    help="output file(s); the format follows the extension (.wav, .flac, .ogg)")
@@ -684,11 +691,11 @@ def _add_common(p: argparse.ArgumentParser, n_outputs: int) -> None:
     fit = p.add_argument_group("fitting")
     fit.add_argument("--prior", default="exp_dense", help=f"the prior: {', '.join(prior_names())} "
                      "(default exp_dense, the paper's)")
-    fit.add_argument("--preset", default="fast", choices=list(RUN_PRESETS), help=f"run settings: {presets}; "
-                     "default fast (minutes on a CPU: the lab widths with hop 256, a quarter of the paper's "
-                     "frames); "
-                     "lab is the paper's hop at small widths, paper the paper's full network and 2000 "
-                     "iterations (best quality, use a GPU)")
+    default = DEFAULT_PRESET[command]
+    fit.add_argument("--preset", default=default, choices=list(RUN_PRESETS), help=f"run settings: {presets}; "
+                     f"default {default}. fast: the lab widths with hop 256, a quarter of the paper's frames "
+                     "(the quickest to a good denoising on a CPU); lab: the paper's hop at small widths; "
+                     "paper: the paper's full network and 2000 iterations (best quality, use a GPU)")
     fit.add_argument("--iterations", type=int, help="the most Adam steps per segment (default: the preset's); "
                      "with --select auto each segment stops by itself when its output stops improving")
     fit.add_argument("--select", default="auto", choices=("auto", "last", "ema"),
@@ -733,7 +740,7 @@ def build_parser() -> argparse.ArgumentParser:
     }
     for name, (func, n_out, summary) in cmds.items():
         p = sub.add_parser(name, help=summary, description=f"{summary}. {IO_HELP}")
-        _add_common(p, n_out)
+        _add_common(p, n_out, name)
         p.set_defaults(func=func)
     for name in ("denoise", "inpaint"):
         sub.choices[name].add_argument(

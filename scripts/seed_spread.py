@@ -61,7 +61,7 @@ def run(args) -> None:
                 "auto_iteration": int(r.auto_iteration[0]), "stop_iteration": int(r.stop_iteration[0]),
                 "stop_reason": str(r.stop_reason[0]), "oracle_iteration": int(r.best_iteration[0]),
                 "iterations": int(r.iterations), "seconds_per_iteration": r.seconds_per_iteration,
-                "seconds_fitted": seconds, "threads": args.threads, "cpu": cpu_name(), "precision": r.precision}
+                "seconds_fitted": seconds, "threads": args.threads, "full_budget": args.full_budget, "cpu": cpu_name(), "precision": r.precision}
         np.savez(path, auto=r.audio.numpy(), clean=clip.audio.numpy(), meta=json.dumps(meta))
         print(f"{cat}{i} seed {s}: input {meta['input']:.2f} auto {meta['auto']:.2f} (stop {meta['stop_iteration']} "
               f"{meta['stop_reason']}) last {meta['last']:.2f} oracle {meta['oracle']:.2f}@{meta['oracle_iteration']}"
@@ -80,7 +80,9 @@ def report(args) -> None:
     first = next(iter(fits.values()))[0]
     print(f"Seed spread at preset {first['preset']} ({first['prior']}), {first['precision']}, {first['threads']} "
           f"thread(s) on {first['cpu']}; blind = the rule's stop (auto); Gaussian noise std {args.std}.\n")
-    print("| clip | n seeds | input | auto (blind) mean ± std | min / max | last mean | oracle mean | auto its |")
+    full = bool(first.get("full_budget"))
+    print(f"| clip | n seeds | input | auto (blind) mean ± std | min / max | last mean{'' if full else ' (= the stop)'} | "
+          f"oracle mean{'' if full else ' (best iterate up to the stop)'} | its at the stop |")
     print("|---|---|---|---|---|---|---|---|")
     per_cat = {}
     for (cat, i, prior), ms in fits.items():
