@@ -226,28 +226,20 @@ def main(argv=None):
         Path(args.steps).write_text(json.dumps(measure(settings, threads=args.threads), indent=1))
         return
     steps = json.loads(Path(args.steps).read_text())
-    if args.trajectories:
+    cpu = f"CPU: {steps['cpu']}, {steps['threads']} threads, bf16 native: {steps['bf16_native']}"
+    if args.trajectories:  # one panel per clip
         fits = from_trajectories(args.trajectories, steps)
-        title = (f"denoising, Gaussian noise std 0.1, 0.5 s dev clips; blind stop = the package's rule; CPU: "
-                 f"{steps['cpu']}, {steps['threads']} threads, bf16 native: {steps['bf16_native']}, fp32")
-        if args.figure:
-            plot_clips(fits, Path(args.figure), title)
-        text = clip_table(fits)
-        if args.table:
-            Path(args.table).write_text(f"{title}\n\n{text}")
-        print(text)
-        return
-    rows = json.loads(Path(args.analysis).read_text())
-    front = frontier(rows, steps, args.rule)
-    title = (f"blind rule '{args.rule}', denoising (Gaussian noise std 0.1); CPU: {steps['cpu']}, "
-             f"{steps['threads']} threads, bf16 native: {steps['bf16_native']}")
+        title = f"denoising, Gaussian noise std 0.1, 0.5 s dev clips; blind stop = the package's rule; {cpu}, fp32"
+        draw, text = (lambda path: plot_clips(fits, path, title)), clip_table(fits)
+    else:  # one point per setting, from stopping_analysis.py's JSON
+        front = frontier(json.loads(Path(args.analysis).read_text()), steps, args.rule)
+        title = f"blind rule '{args.rule}', denoising (Gaussian noise std 0.1); {cpu}"
+        draw, text = (lambda path: plot(front, path, title)), table(front)
     if args.figure:
-        plot(front, Path(args.figure), title)
-    text = table(front)
+        draw(Path(args.figure))
     if args.table:
         Path(args.table).write_text(f"{title}\n\n{text}")
     print(text)
-
 
 if __name__ == "__main__":
     main()
