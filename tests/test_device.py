@@ -70,7 +70,7 @@ def test_estimate_grows_with_the_problem():
 def test_command_line_batches_segments_by_free_memory(monkeypatch):
     fake_memory(monkeypatch, free_mib=1000, total_mib=1000)
     args = argparse.Namespace(segment=1.0, overlap=0.25, channels=(8, 16, 32), preset="lab", prior="plain",
-                              command="denoise")
+                              command="denoise", hop=None)  # the lab preset's hop, 64: 251 frames for 1 s
     per_fit = fit_memory_bytes(dap.build_prior("plain", channels=(8, 16, 32)), (2, 512, 251))
     expected = int((900 * MIB) // per_fit)
     assert 1 < expected < 64
