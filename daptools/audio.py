@@ -95,8 +95,29 @@ def save_audio(path, wav, sr: int = SAMPLE_RATE, subtype: str | None = None) -> 
         raise DapError(f"{path.parent}: folder does not exist; create it first")
     if not os.access(path.parent, os.W_OK):
         raise DapError(f"{path.parent}: folder is not writable; choose another output folder")
-    sf.write(str(path), wav, int(sr), subtype=subtype)
+    write_samples(path, wav, int(sr), subtype=subtype)
     return path
+
+
+SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's command (sndfile.h); soundfile does not name it
+
+
+def write_samples(path, wav: np.ndarray, rate: int, subtype: str | None = None, format: str | None = None) -> None:
+    """``soundfile.write``, except that float WAV/AIFF files get no PEAK chunk.
+
+    libsndfile stamps float files with a PEAK chunk that holds the time of writing, so the same
+    samples written twice give different bytes; without it they give the same file (a resumed
+    run of the command line then writes exactly the uninterrupted run's bytes). Where the command
+    cannot be sent (another soundfile build), the file is written with the chunk.
+    """
+    wav = np.asarray(wav)
+    with sf.SoundFile(str(path), "w", int(rate), 1 if wav.ndim == 1 else wav.shape[1], subtype=subtype,
+                      format=format) as f:
+        try:
+            sf._snd.sf_command(f._file, SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, sf._snd.SF_FALSE)
+        except AttributeError:  # a soundfile without these internals: the chunk stays (only the bytes differ)
+            pass
+        f.write(wav)
 
 
 def peak_normalize(wav: torch.Tensor, peak: float = 1.0) -> torch.Tensor:

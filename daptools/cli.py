@@ -57,7 +57,7 @@ from tqdm import tqdm
 
 from . import __version__
 from ._checks import DapError
-from .audio import read_audio, resample
+from .audio import read_audio, resample, write_samples
 from .corruptions import GapMask
 from .device import auto_batch_size, fit_memory_bytes, resolve_device, resolve_precision
 from .presets import PRESETS as RUN_PRESETS, get_preset
@@ -258,7 +258,7 @@ def write_atomic(path: Path, wav: np.ndarray, rate: int, like: Recording, overlo
     elif rule == "clip":
         warning = f"{over}; clipped to +-1 for {subtype} (--overload clip)"
         wav = np.clip(wav, -1, 1)
-    _replace_atomic(path, lambda tmp: sf.write(tmp, wav, rate, subtype=subtype, format=_format_of(path)))
+    _replace_atomic(path, lambda tmp: write_samples(tmp, wav, rate, subtype=subtype, format=_format_of(path)))
     return warning
 
 

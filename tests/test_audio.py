@@ -50,3 +50,15 @@ def test_peak_normalize(speech):
     assert float(dap.peak_normalize(0.1 * speech).abs().max()) == pytest.approx(1.0)
     with pytest.raises(dap.DapError, match="silence"):
         dap.peak_normalize(torch.zeros(100))
+
+
+def test_float_files_carry_no_timestamp(tmp_path, speech):
+    """libsndfile's PEAK chunk holds the time of writing; without it the same samples give the same bytes
+    (what lets a resumed command-line run write exactly the uninterrupted run's file)."""
+    loud = np.asarray(speech, dtype=np.float32) * 1.5  # beyond full scale: kept as float samples
+    dap.audio.write_samples(tmp_path / "a.wav", loud, 16000, subtype="FLOAT", format="WAV")
+    sf.write(tmp_path / "b.wav", loud, 16000, subtype="FLOAT")
+    assert b"PEAK" not in (tmp_path / "a.wav").read_bytes()
+    assert b"PEAK" in (tmp_path / "b.wav").read_bytes()  # what soundfile.write alone does
+    back, rate = sf.read(tmp_path / "a.wav", dtype="float32")
+    assert rate == 16000 and np.array_equal(back, loud)
