@@ -314,7 +314,7 @@ def test_an_interrupted_write_leaves_no_output(tmp_path, capsys, monkeypatch, sp
         Path(path).write_bytes(b"RIFF half a file")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.sf, "write", broken_write)
+    monkeypatch.setattr(cli, "write_samples", broken_write)
     rc, err = run(capsys, "denoise", speech, "-o", tmp_path / "out.wav", *TINY)
     assert rc == 130 and "no output was written" in err
     # no output and no temporary file; the work folder keeps both finished segments for --resume
