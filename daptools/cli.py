@@ -589,14 +589,19 @@ def _finish(args, rec: Recording, outputs, waves, started: float) -> int:
     return 0
 
 
+def _open_segments(args, rec: Recording, outputs, opts: dict, keep_out=(), margin: int = 0, **extra):
+    """Plan the segments, open the work folder and say what will run: (plan, work folder, segments)."""
+    plan = _plan(args, rec.wav.numel(), keep_out=keep_out, margin=margin)
+    work = _open_work(args, rec, outputs, opts, **extra)
+    _announce(args, rec, opts, plan)
+    return plan, work, plan.split(rec.wav)
+
+
 def cmd_denoise(args) -> int:
     """``daptools denoise IN -o OUT``."""
     started = time.perf_counter()
     rec, outs, opts = _start(args)
-    plan = _plan(args, rec.wav.numel())
-    work = _open_work(args, rec, outs, opts)
-    _announce(args, rec, opts, plan)
-    pieces = plan.split(rec.wav)
+    plan, work, pieces = _open_segments(args, rec, outs, opts)
 
     def solve(batch, callback):
         return _decoded(denoise(pieces[batch], callback=callback, every=_every(opts["iterations"]), **opts))
@@ -612,12 +617,9 @@ def cmd_inpaint(args) -> int:
     rec, outs, opts = _start(args)
     gaps, found = _gaps_for(args, rec)
     gaps16 = [(int(round(a * SAMPLE_RATE)), int(round(b * SAMPLE_RATE))) for a, b in gaps]
-    plan = _plan(args, rec.wav.numel(), keep_out=gaps16, margin=N_FFT)
-    work = _open_work(args, rec, outs, opts, gaps=gaps)
-    _announce(args, rec, opts, plan)
+    plan, work, pieces = _open_segments(args, rec, outs, opts, keep_out=gaps16, margin=N_FFT, gaps=gaps)
     if found:
         _say(args, found)
-    pieces = plan.split(rec.wav)
     todo = [k for k in range(len(plan)) if plan.local_gaps(k, gaps16)]
 
     def solve(batch, callback):
@@ -638,10 +640,7 @@ def cmd_separate(args) -> int:
     """``daptools separate IN -o OUT1 OUT2``."""
     started = time.perf_counter()
     rec, outs, opts = _start(args)
-    plan = _plan(args, rec.wav.numel())
-    work = _open_work(args, rec, outs, opts)
-    _announce(args, rec, opts, plan)
-    pieces = plan.split(rec.wav)
+    plan, work, pieces = _open_segments(args, rec, outs, opts)
     if len(plan) > 1:
         print(f"daptools: warning: {len(plan)} segments: the sources of consecutive segments are matched by "
               "correlation in their overlap, a heuristic: sources may swap at segment borders", file=sys.stderr)
