@@ -1,4 +1,5 @@
-"""Clips to restore: the offline tutorial set and the paper's datasets.
+"""Clips to restore: the offline tutorial set and the paper's datasets (introduced in notebook 01,
+used by every notebook).
 
 One entry point, :func:`load_clips`, serves both:
 

@@ -1,4 +1,4 @@
-"""Harmonic convolution: kernels over time and over the harmonics of each bin (notebook 06).
+"""Harmonic convolution: kernels over time and over the harmonics of each bin (notebook 10, Figure 2).
 
 Harmonic convolution (Zhang, Liu, Tenenbaum, Freeman and Torralba, "Deep audio
 priors emerge from harmonic convolutional networks", ICLR 2020) replaces the

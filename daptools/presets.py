@@ -1,4 +1,5 @@
-"""Named run settings shared by the experiment runner, the command line and the notebooks.
+"""Named run settings shared by the experiment runner, the command line and the notebooks
+(introduced in notebook 07; every notebook's ``preset`` parameter names one).
 
 * ``paper``: the paper's protocol (2000 Adam iterations at lr 1e-3, 50 clips, fp32).
 * ``lab``: a few minutes per four-prior comparison on a 2-core laptop CPU (about 6 min:
@@ -63,7 +64,7 @@ class Preset:
         return asdict(self)
 
 
-PRESETS = {
+RUN_PRESETS = {
     "paper": Preset(iterations=2000, lr=1e-3, schedule=None, n_clips=50, precision="fp32"),
     # lab: chosen from scripts/lab_sweep.py (docs/performance.md): at widths 16/32/64 on 0.5 s clips,
     # lr 3e-3 beat 1e-3 (slow) and 1e-2 (unstable) at 300 iterations on all three test clips
@@ -77,13 +78,14 @@ PRESETS = {
     "smoke": Preset(iterations=4, lr=1e-3, schedule=None, n_clips=1, precision="auto", duration=0.5,
                     channels=(8, 16, 32)),
 }
+PRESETS = RUN_PRESETS  # the earlier name inside the package; kept as an alias
 
 
 def get_preset(name: str) -> Preset:
     """Look up a preset by name ("paper", "lab", "fast", "smoke")."""
-    if name not in PRESETS:
-        raise DapError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return PRESETS[name]
+    if name not in RUN_PRESETS:
+        raise DapError(f"unknown preset {name!r}; choose one of {', '.join(RUN_PRESETS)}")
+    return RUN_PRESETS[name]
 
 
 # The notebooks 07-10 run fewer iterations than the lab preset's, so that each one's lab run stays near

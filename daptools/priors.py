@@ -113,7 +113,7 @@ class UNetConfig:
             raise DapError(f"kernel_size must be odd, got {self.kernel_size}")
 
 
-PRESETS: dict[str, UNetConfig] = {
+PRIOR_CONFIGS: dict[str, UNetConfig] = {
     "plain": UNetConfig(),
     "dilated": UNetConfig(dilations=((4, 4),) * 5),
     "exp": UNetConfig(dilations=EXP_SCHEDULE),
@@ -122,6 +122,7 @@ PRESETS: dict[str, UNetConfig] = {
     # 3 time taps) in place of the 3x3 convs; dilations of a block would dilate time only.
     "harmonic": UNetConfig(conv="harmonic", conv_options={"harmonics": 7, "anchors": 1}),
 }
+PRESETS = PRIOR_CONFIGS  # the earlier name (U-Net configurations, not run presets); kept as an alias
 DESCRIPTIONS = {
     "plain": "Convolution (U-Net, no dilation)",
     "dilated": "Dilated Conv. (constant dilation 4)",
@@ -235,7 +236,7 @@ class UNetPrior(nn.Module):
 
 def prior_names() -> list[str]:
     """Names accepted by :func:`build_prior`."""
-    return sorted(PRESETS)
+    return sorted(PRIOR_CONFIGS)
 
 
 def build_prior(name: str = "exp_dense", seed: int | None = None, **options) -> UNetPrior:
@@ -250,14 +251,14 @@ def build_prior(name: str = "exp_dense", seed: int | None = None, **options) -> 
     Returns:
         UNetPrior: a freshly initialised network (PyTorch default init).
     """
-    if name not in PRESETS:
+    if name not in PRIOR_CONFIGS:
         raise DapError(f"unknown prior {name!r}; choose one of {', '.join(prior_names())}")
     valid = {f.name for f in fields(UNetConfig)}
     unknown = set(options) - valid
     if unknown:
         raise DapError(f"unknown prior option(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(valid))}")
-    cfg = replace(PRESETS[name], **{k: tuple(map(tuple, v)) if k == "dilations" else
-                                     tuple(v) if k == "channels" else v for k, v in options.items()})
+    cfg = replace(PRIOR_CONFIGS[name], **{k: tuple(map(tuple, v)) if k == "dilations" else
+                                           tuple(v) if k == "channels" else v for k, v in options.items()})
     if seed is None:
         return UNetPrior(cfg, name)
     with torch.random.fork_rng(devices=[]):

@@ -1,4 +1,6 @@
-"""Resumable long runs: the work folder that keeps every finished segment (issue 16).
+"""Resumable long runs: the work folder that keeps every finished segment.
+
+Outside the notebook series (used by the command line and :mod:`daptools.restore`).
 
 ``daptools denoise|inpaint|separate`` fits a long recording segment by segment (see
 :mod:`daptools.segments`). Each finished segment's restored samples go to a work folder

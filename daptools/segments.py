@@ -1,4 +1,6 @@
-"""Long recordings in overlapping segments, joined with cross-fades (used by the command line).
+"""Long recordings in overlapping segments, joined with cross-fades.
+
+Outside the notebook series (used by the command line and :mod:`daptools.restore`).
 
 A deep prior is fitted to one short spectrogram at a time: memory and time per
 iteration grow with the clip length, and the paper works on 1-2 s clips. A long
