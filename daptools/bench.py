@@ -4,6 +4,8 @@
     python -m daptools.bench --quality            # fast paths vs fp32 eager: final SNR on real clips
     python -m daptools.bench --batched            # clips per hour, batched vs one at a time
     python -m daptools.bench --batches 1,4,16,64  # step time of B clips fitted together (vmap)
+    python -m daptools.bench --lengths 0.5,1,2 --hops 128,256 --priors exp_dense --channels 16,32,64
+                                                  # s/step per clip length and hop (studies/frontier)
     daptools bench --priors exp_dense --steps 10 --json bench.json
 
 Speed: for each prior at the paper's size (a 1 s, 16 kHz clip: a 2 x 512 x 251
@@ -126,6 +128,50 @@ def time_steps(prior: str, path: str, device="auto", frames: int = 251, steps: i
             "peak_mib": peak, "peak_kind": "cuda max allocated" if dev.type == "cuda" else "process max RSS"}
 
 
+def frames_of(seconds: float, hop: int | None = None, sample_rate: int = 16000) -> int:
+    """Spectrogram frames of a clip of ``seconds`` at ``hop`` (default: the paper's)."""
+    from .spectral import HOP, to_spectrogram
+    return int(to_spectrogram(torch.zeros(int(round(sample_rate * seconds))), hop=hop or HOP).shape[-1])
+
+
+def setting_key(setting: dict) -> str:
+    """A setting's name: prior, widths, learning rate, schedule, hop ("exp_dense 16/32/64 lr 0.003 ...")."""
+    ch = "/".join(map(str, setting["channels"]))
+    return f"{setting['prior']} {ch} lr {setting['lr']:g} {setting.get('schedule') or 'constant'} hop {setting['hop']}"
+
+
+def step_seconds(settings: list[dict], lengths=(0.5, 1.0, 2.0), steps: int = 5, warmup: int = 2,
+                 threads: int | None = None, device: str = "cpu") -> dict:
+    """Median seconds per fp32 training step of each setting at each clip length (this process).
+
+    The step cost is not proportional to the length (short spectrograms carry the dilations'
+    padding), so each length is timed. On the CPU the default path (space-to-batch) is timed.
+
+    Args:
+        settings (list[dict]): each with "prior", "channels", "hop" (and "lr", "schedule" for its name).
+        lengths (tuple[float]): clip seconds to time.
+        steps (int), warmup (int): as for :func:`time_steps`.
+        threads (int | None): torch threads (None: leave as is).
+        device (str): where.
+
+    Returns:
+        dict: "cpu", "threads", "torch", "bf16_native" and "steps": {setting name: {str(seconds): s/step}}.
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    path = "s2b" if resolve_device(device).type == "cpu" else "eager"
+    out = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+           "bf16_native": cpu_supports_bf16(), "steps": {}}
+    for s in settings:
+        key = setting_key(s)
+        for sec in lengths:
+            row = time_steps(s["prior"], path, device=device, frames=frames_of(sec, s["hop"]), steps=steps,
+                             warmup=warmup, options={"channels": tuple(s["channels"])})
+            out["steps"].setdefault(key, {})[str(float(sec))] = row["median_ms"] / 1000
+            print(f"{key:45s} {sec:.1f} s clip: {row['median_ms']:.0f} ms/step", flush=True)
+    return out
+
+
 def _run_isolated(prior, path, args, batch: int = 1) -> dict:
     """time_steps in a fresh interpreter (own peak memory; a crash, e.g. out of memory, becomes a row)."""
     cmd = [sys.executable, "-m", "daptools.bench", "--worker", prior, path, "--device", args.device,
@@ -241,6 +287,21 @@ def environment() -> dict:
             "date": time.strftime("%Y-%m-%d %H:%M")}
 
 
+def _lengths(args) -> int:
+    """``--lengths``: :func:`step_seconds` of every prior x hop at the given widths."""
+    from .spectral import HOP
+    channels = (_channels(args.channels) or {}).get("channels") or (35, 70, 140)
+    hops = [int(h) for h in args.hops.split(",") if h.strip()] or [HOP]
+    settings = [{"prior": p.strip(), "channels": list(channels), "lr": args.lr, "schedule": None, "hop": h}
+                for p in args.priors.split(",") for h in hops]
+    result = step_seconds(settings, [float(x) for x in args.lengths.split(",")], steps=args.steps,
+                          warmup=args.warmup, device=args.device if args.device != "auto" else "cpu")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="daptools bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--priors", default="plain,dilated,exp,exp_dense")
@@ -257,6 +318,10 @@ def main(argv=None) -> int:
     ap.add_argument("--batched", action="store_true", help="clips per hour, batched vs one at a time")
     ap.add_argument("--batch", type=int, default=4, help="problems per batch for --batched")
     ap.add_argument("--batches", default="1", help="speed table: batch sizes to time, e.g. 1,4,16,64 (default 1)")
+    ap.add_argument("--lengths", help="step seconds of each setting at these clip lengths, e.g. 0.5,1,2 "
+                    "(with --hops; the JSON the frontier study reads, see studies/frontier)")
+    ap.add_argument("--hops", default="", help="with --lengths: spectrogram hops, e.g. 128,256 (default the paper's)")
+    ap.add_argument("--lr", type=float, default=1e-3, help="with --lengths: the settings' learning rate (their name)")
     ap.add_argument("--json", help="write all results here")
     ap.add_argument("--worker", nargs=2, metavar=("PRIOR", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -265,6 +330,8 @@ def main(argv=None) -> int:
             print(json.dumps(time_steps(*args.worker, device=args.device, frames=args.frames, steps=args.steps,
                                         warmup=args.warmup, options=_channels(args.channels), batch=args.batch)))
             return 0
+        if args.lengths:
+            return _lengths(args)
         args.priors = [p.strip() for p in args.priors.split(",")]
         args.paths = [p.strip() for p in args.paths.split(",")]
         try:

@@ -38,8 +38,7 @@ import soundfile as sf
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from daptools.audio import read_audio, resample  # noqa: E402  (after the path fix)
+from daptools.audio import read_audio, resample
 
 SR = 16000
 PEAK = 0.89  # -1 dBFS: leaves headroom so 16-bit storage never clips

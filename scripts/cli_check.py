@@ -27,13 +27,13 @@ import daptools as dap
 CARDS = Path("/usr/share/pocketsphinx/test/data/cards")
 
 
-ISSUE7 = ["librivox_0870", "librivox_0880", "librivox_0890", "librivox_0920", "librivox_0930"]
+SPEECH10 = ["librivox_0870", "librivox_0880", "librivox_0890", "librivox_0920", "librivox_0930"]
 
 
 def clean_clip(which: str) -> np.ndarray:
-    if which == "issue7":  # issue 7's 10 s file: five tutorial sentences end to end (tuning clips among them)
+    if which == "speech10":  # 10 s of tutorial speech: five sentences end to end (tuning clips among them)
         clips = {c.id.split("/")[-1]: c.audio for c in dap.data.load_clips("speech", n=50)}
-        return torch.cat([clips[k] for k in ISSUE7]).numpy().astype(np.float32)
+        return torch.cat([clips[k] for k in SPEECH10]).numpy().astype(np.float32)
     if not CARDS.is_dir():
         sys.exit(f"cli_check: {CARDS} not found; install Debian's pocketsphinx-testdata first")
     if which == "1s":
@@ -50,8 +50,8 @@ def clean_clip(which: str) -> np.ndarray:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--clip", choices=["1s", "10s", "issue7"], default="1s",
-                    help="1s / 10s: CMU cards (unseen); issue7: the 10 s of tutorial speech of issue 7")
+    ap.add_argument("--clip", choices=["1s", "10s", "speech10"], default="1s",
+                    help="1s / 10s: CMU cards (unseen); speech10: 10 s of tutorial speech (five sentences, tuning clips among them)")
     ap.add_argument("--out", required=True, help="folder for the noisy, restored and report files")
     ap.add_argument("--std", type=float, default=0.1)
     ap.add_argument("daptools_args", nargs="*", help="options for 'daptools denoise' (after --)")

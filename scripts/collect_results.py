@@ -5,8 +5,8 @@
 Reads every ``*/summary.json`` (and ``*/figure2.json``) below the folder and prints
 the paper-style tables with the settings and the command that regenerates each.
 """
+import argparse
 import json
-import sys
 from pathlib import Path
 
 from daptools.experiments import format_summary
@@ -44,4 +44,6 @@ def main(folder: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "docs/results")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("folder", nargs="?", default="docs/results", help="the runs' parent folder (default docs/results)")
+    main(ap.parse_args().folder)

@@ -1,9 +1,10 @@
 #!/bin/bash
 # A long restoration interrupted (kill -INT, then kill -9) and resumed: the output must be the
-# uninterrupted run's, byte for byte (issue 16). Cheap settings so that it takes a minute or two:
+# uninterrupted run's, byte for byte. Cheap settings so that it takes a minute or two:
 #   scripts/resume_check.sh /tmp/resume_check [IN.wav]
-# Without IN.wav, issue 7's 10 s of tutorial speech with noise is built (scripts/cli_check.py).
+# Without IN.wav, the 10 s of tutorial speech of scripts/cli_check.py --clip speech10 is built, with noise.
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0;; esac
 out=${1:?usage: resume_check.sh OUTDIR [IN.wav]}
 mkdir -p "$out"
 py=${PYTHON:-python}

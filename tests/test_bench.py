@@ -22,3 +22,11 @@ def test_bf16_with_channels_last_is_a_cuda_path():
 def test_bad_batches_are_refused(capsys):
     assert bench.main(["--batches", "1,x"]) == 2
     assert "--batches must be whole numbers" in capsys.readouterr().err
+
+
+def test_step_seconds_per_setting_and_length():
+    assert bench.frames_of(1.0) == 251 and bench.frames_of(0.5, hop=256) == 32
+    setting = {"prior": "plain", "channels": [4, 8, 16], "lr": 3e-3, "schedule": None, "hop": 256}
+    out = bench.step_seconds([setting], lengths=(0.25,), steps=1, warmup=1)
+    assert list(out["steps"]) == ["plain 4/8/16 lr 0.003 constant hop 256"]
+    assert out["steps"]["plain 4/8/16 lr 0.003 constant hop 256"]["0.25"] > 0

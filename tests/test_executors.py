@@ -16,6 +16,7 @@ import torch
 import daptools as dap
 from daptools import executors as X
 from daptools import experiments as E
+from daptools.experiments.command import _parser
 
 try:
     import ray
@@ -146,7 +147,7 @@ def test_serial_is_the_default_and_ray_is_only_imported_when_asked(tmp_path):
             "assert 'ray' not in sys.modules, 'ray imported'; print('ok')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
-    assert E._parser().parse_args(["table1"]).executor == "serial"
+    assert _parser().parse_args(["table1"]).executor == "serial"
 
 
 def test_ray_missing_says_how_to_install(monkeypatch, capsys):

@@ -9,6 +9,7 @@ import pytest
 
 import daptools as dap
 from daptools import experiments as E
+from daptools.experiments.runner import _open_run
 
 CFG = dict(table="table1", preset="smoke", priors=("plain", "exp"), datasets=("speech", "digits"), n_clips=1)
 
@@ -136,7 +137,7 @@ def test_table4_mixtures_pair_every_piano_clip_with_other_drums():
 
 def test_the_summary_reports_the_share_of_mixtures_both_estimates_beat(tmp_path):
     cfg = E.RunConfig(table="table4", preset="smoke", priors=("plain",), n_clips=2).resolved()
-    E._open_run(cfg, tmp_path)
+    _open_run(cfg, tmp_path)
     m = {f"{k}_{s}": 0.0 for k in ("sdr", "sir", "spectral_snr", "envelope_distance") for s in ("piano", "drums")}
     rows = []
     for i, (p, d) in enumerate(((1.0, 1.0), (1.0, 0.01))):  # the second beats the mixture on piano only

@@ -1,11 +1,11 @@
-"""Replay blind stopping rules over trajectories recorded by scripts/stopping_study.py.
+"""Replay blind stopping rules over trajectories recorded by studies/stopping/stopping_study.py.
 
 For every stored fit: the quality of every stored iterate against the clean clip (waveform SNR
 for denoising, spectral SNR of the restored clip for inpainting), the oracle (best iterate),
 and for each rule the iteration it stopped at, the iterate it chose and that iterate's quality.
 Rules only see the outputs and the loss, never the reference, so replaying them is exact.
 
-    python scripts/stopping_analysis.py /tmp/traj/A_ed_lab /tmp/traj/B_plain_lab --json /tmp/rules.json
+    python studies/stopping/stopping_analysis.py /tmp/traj/A_ed_lab /tmp/traj/B_plain_lab --json /tmp/rules.json
 """
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""How denoising quality depends on iterations, learning rate and schedule (issue: lab preset).
+"""How denoising quality depends on iterations, learning rate and schedule (the choice of the lab preset).
 
 Fits a prior to Gaussian-noise (std 0.1) versions of tutorial clips for each
 (lr, schedule) and records the SNR against the clean clip every few iterations
 (a constant-lr run gives the whole quality-vs-iterations curve at once), plus the
 final blind (last) and oracle numbers. One JSON line per run, appended to --out.
 
-    python scripts/lab_sweep.py --prior exp_dense --channels 16,32,64 --duration 0.5 \
+    python studies/lab_sweep/lab_sweep.py --prior exp_dense --channels 16,32,64 --duration 0.5 \
         --lrs 1e-3,3e-3,1e-2 --schedules constant --iterations 300 --out docs/measurements/lab_sweep_cpu.jsonl
 """
 import argparse

@@ -1,7 +1,7 @@
 """A 10 s piano + drums mixture from the tutorial set, and the SDR of `daptools separate`'s outputs.
 
-    PYTHONPATH=. python scripts/separation_mix10.py build DIR            # DIR/mix10.wav, DIR/mix10_sources.pt
-    PYTHONPATH=. python scripts/separation_mix10.py score DIR OUT1 OUT2  # BSS Eval SDR of the outputs
+    python studies/separation/separation_mix10.py build DIR            # DIR/mix10.wav, DIR/mix10_sources.pt
+    python studies/separation/separation_mix10.py score DIR OUT1 OUT2  # BSS Eval SDR of the outputs
 """
 
 import sys, warnings

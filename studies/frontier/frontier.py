@@ -3,13 +3,14 @@
 Two inputs, so that quality and speed are measured apart (quality does not depend on how busy the
 machine was; speed is measured once, on an idle machine, all settings in one run):
 
-* the per-fit trajectories' analysis from scripts/stopping_analysis.py (``--analysis``): for
+* the per-fit trajectories' analysis from studies/stopping/stopping_analysis.py (``--analysis``): for
   each setting and clip, the SNR of every stored iterate and where the blind rule stopped;
 * step times (``--steps``): the JSON written by ``--measure``, which times one training step of
-  every setting on a 1 s clip in this process (median of ``--repeats`` after warm-up).
+  every setting at 0.5, 1 and 2 s in this process (:func:`daptools.bench.step_seconds`, also
+  ``python -m daptools.bench --lengths 0.5,1,2 --hops ... --json``; median of 5 steps after warm-up).
 
-    python scripts/frontier.py --measure --steps docs/measurements/frontier_steps.json
-    python scripts/frontier.py --analysis /tmp/frontier.json --steps docs/measurements/frontier_steps.json \
+    python studies/frontier/frontier.py --measure --steps docs/measurements/frontier_steps.json
+    python studies/frontier/frontier.py --analysis /tmp/frontier.json --steps docs/measurements/frontier_steps.json \
         --figure docs/frontier.png --table docs/measurements/frontier.md
 
 A setting is named by the trajectory folder's metadata: prior, widths, learning rate, schedule, hop.
@@ -21,43 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import daptools as dap
-
-
-def setting_key(meta: dict) -> str:
-    ch = "/".join(map(str, meta["channels"]))
-    sched = meta.get("schedule") or "constant"
-    return f"{meta['prior']} {ch} lr {meta['lr']:g} {sched} hop {meta['hop']}"
-
-
-def measure(settings: list[dict], seconds=(0.5, 1.0, 2.0), repeats: int = 5, threads: int = 2) -> dict:
-    """Median seconds per training step of each setting at each clip length (this process, ``threads``)."""
-    torch.set_num_threads(threads)
-    out = {"cpu": dap.device.cpu_name(), "threads": threads, "torch": torch.__version__,
-           "bf16_native": dap.device.cpu_supports_bf16(), "steps": {}}
-    for s in settings:
-        for sec in seconds:
-            clip = dap.data.load_clip("speech", 0, duration=sec).audio
-            spec = dap.to_spectrogram(clip, hop=s["hop"])
-            times = []
-
-            def tick(info, last=[time.perf_counter()]):
-                now = time.perf_counter()
-                times.append(now - last[0])
-                last[0] = now
-
-            dap.fit(s["prior"], spec, iterations=repeats + 2, lr=s["lr"], progress=False, precision="fp32",
-                    prior_options={"channels": tuple(s["channels"])}, callback=tick, every=1, select="last")
-            key = setting_key(s)
-            out["steps"].setdefault(key, {})[str(sec)] = float(np.median(times[2:]))
-            print(f"{key:45s} {sec:.1f} s clip: {1000 * out['steps'][key][str(sec)]:.0f} ms/step", flush=True)
-    return out
+from daptools.bench import setting_key, step_seconds
 
 
 def per_second(steps: dict, key: str) -> float:
@@ -134,10 +105,10 @@ def table(front: dict) -> str:
 
 def from_trajectories(folders: list[str], steps: dict) -> list[dict]:
     """Per fit of the trajectory folders: the SNR curve, where the package's default rule stops
-    (replayed by scripts/stopping_analysis.py's simulation, checked there against the Monitor), and
+    (replayed by studies/stopping/stopping_analysis.py's simulation, checked there against the Monitor), and
     the CPU seconds per second of audio at each iteration (this machine's measured step time)."""
     import sys
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stopping"))
     import stopping_analysis as S
     from daptools.stopping import Stopping
     fits = []
@@ -208,13 +179,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--measure", action="store_true", help="time the settings found in --analysis (or --settings)")
     ap.add_argument("--settings", help="JSON list of settings (prior, channels, lr, schedule, hop) to time")
-    ap.add_argument("--analysis", help="JSON from scripts/stopping_analysis.py")
+    ap.add_argument("--analysis", help="JSON from studies/stopping/stopping_analysis.py")
     ap.add_argument("--steps", required=True, help="step-time JSON (written by --measure, read otherwise)")
     ap.add_argument("--rule", default="auto", help="the rule whose stop is plotted (a key of the analysis)")
     ap.add_argument("--figure")
     ap.add_argument("--table")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--trajectories", nargs="+", help="trajectory folders of scripts/stopping_study.py: one "
+    ap.add_argument("--trajectories", nargs="+", help="trajectory folders of studies/stopping/stopping_study.py: one "
                     "panel per clip (instead of --analysis)")
     args = ap.parse_args(argv)
     if args.measure:
@@ -223,7 +194,7 @@ def main(argv=None):
         else:
             metas = {setting_key(r["meta"]): r["meta"] for r in json.loads(Path(args.analysis).read_text())}
             settings = list(metas.values())
-        Path(args.steps).write_text(json.dumps(measure(settings, threads=args.threads), indent=1))
+        Path(args.steps).write_text(json.dumps(step_seconds(settings, threads=args.threads), indent=1))
         return
     steps = json.loads(Path(args.steps).read_text())
     cpu = f"CPU: {steps['cpu']}, {steps['threads']} threads, bf16 native: {steps['bf16_native']}"

@@ -1,6 +1,6 @@
-"""Separation exploration: recipes x mixtures (issue 14, docs/separation.md); one JSON line per fit.
+"""Separation exploration: recipes x mixtures (docs/separation.md); one JSON line per fit.
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 python scripts/separation_explore.py OUT.jsonl VARIANTS_JSON PAIRS_JSON [PRIOR] [WIDTHS_JSON] [ITERATIONS]
+    OMP_NUM_THREADS=1 python studies/separation/separation_explore.py OUT.jsonl VARIANTS_JSON PAIRS_JSON [PRIOR] [WIDTHS_JSON] [ITERATIONS]
 
 VARIANTS_JSON: name -> recipe options ({"base": "hp" or "dap", "seed": .., "iterations": .., other Recipe fields});
 PAIRS_JSON: [[piano index, drum index], ...] (tutorial manifest order, 0.5 s, equal peak level)."""

@@ -1,4 +1,4 @@
-"""Seed spread and ensembles (issue 16): the same noisy clip restored with seeds 0..S-1, blind.
+"""Seed spread and ensembles: the same noisy clip restored with seeds 0..S-1, blind.
 
 Clips: the tutorial set's test part (not used to choose any setting): speech 2-4, digits 2-4,
 piano 1-3 (0.5 s from their start), Gaussian noise of std 0.1 (noise seed 1000 + 10 * category
@@ -10,9 +10,9 @@ stops by its own rule; the average of the waveforms equals that of the spectrogr
 inverse STFT is linear; tests/test_tasks.py checks both), and the ensemble's time is the sum of
 its members' times up to their blind stops (on a CPU a batch costs what its members cost).
 
-    python scripts/seed_spread.py run --out /tmp/spread --worker 0/2   # one half of the fits
-    python scripts/seed_spread.py run --out /tmp/spread --worker 1/2   # the other half, in parallel
-    python scripts/seed_spread.py report --out /tmp/spread > docs/measurements/seed_spread.md
+    python studies/seed_spread/seed_spread.py run --out /tmp/spread --worker 0/2   # one half of the fits
+    python studies/seed_spread/seed_spread.py run --out /tmp/spread --worker 1/2   # the other half, in parallel
+    python studies/seed_spread/seed_spread.py report --out /tmp/spread > docs/measurements/seed_spread.md
 """
 from __future__ import annotations
 
@@ -26,15 +26,17 @@ import torch
 
 import daptools as dap
 from daptools.device import cpu_name
+from daptools.experiments import RunConfig, corrupt
 
 CLIPS = [("speech", i) for i in (2, 3, 4)] + [("digits", i) for i in (2, 3, 4)] + [("piano", i) for i in (1, 2, 3)]
 CATEGORY = {"speech": 0, "digits": 1, "piano": 2}
 
 
 def problem(cat: str, i: int, duration: float, std: float):
+    """Table 1's corruption (Gaussian noise of ``std``) of one tutorial clip, seeded per clip."""
     clip = dap.data.load_clip(cat, i, duration=duration)
-    noisy = dap.add_gaussian_noise(clip.audio, std, seed=1000 + 10 * CATEGORY[cat] + i)
-    return clip, noisy
+    p = corrupt(RunConfig("table1", noise_std=std), "denoise", cat, clip, seed=1000 + 10 * CATEGORY[cat] + i)
+    return clip, p["observation"]
 
 
 def run(args) -> None:

@@ -2,14 +2,14 @@
 
 Each fit stores its output every ``--every`` iterations (float16), its loss curve and its
 seconds per iteration in one ``.npz`` per (setting, clip) under ``--out`` (a scratch folder:
-hundreds of MB, never committed). ``scripts/stopping_analysis.py`` then replays any stopping
+hundreds of MB, never committed). ``studies/stopping/stopping_analysis.py`` then replays any stopping
 rule over the stored outputs (a rule only watches outputs, so replaying it is exact) and
 scores every iterate against the clean clip.
 
-    python scripts/stopping_study.py --out /tmp/traj/lab --clips speech:0,digits:0 \
+    python studies/stopping/stopping_study.py --out /tmp/traj/lab --clips speech:0,digits:0 \
         --channels 16,32,64 --lr 3e-3 --iterations 1500 --duration 1
-    python scripts/stopping_study.py --out /tmp/traj/env --task denoise_env --clips speech:0 ...
-    python scripts/stopping_study.py --out /tmp/traj/inp --task inpaint --clips speech:0 ...
+    python studies/stopping/stopping_study.py --out /tmp/traj/env --task denoise_env --clips speech:0 ...
+    python studies/stopping/stopping_study.py --out /tmp/traj/inp --task inpaint --clips speech:0 ...
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import daptools as dap
-from daptools.experiments import RunConfig, _corrupt
+from daptools.experiments import RunConfig, corrupt
 from daptools.data import load_clips
 
 
@@ -31,7 +31,7 @@ def problem(task: str, category: str, index: int, duration: float, seed: int) ->
     clip = dap.data.load_clip(category, index, duration=duration)
     cfg = RunConfig(table={"denoise": "table1", "denoise_env": "table2", "inpaint": "table3"}[task])
     noise = load_clips("noise", n=50, duration=duration, seed=seed) if task == "denoise_env" else None
-    return _corrupt(cfg, task, category, clip, seed * 1000 + 17 * index + 1, noise)
+    return corrupt(cfg, task, category, clip, seed * 1000 + 17 * index + 1, noise)
 
 
 def run(args, category: str, index: int, out: Path) -> None:

@@ -1,6 +1,6 @@
 """One mixture over 5 seeds: the spread (docs/separation.md; the slow test's settings).
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 python scripts/separation_seeds.py PRIOR W1,W2,W3 ITERATIONS PIANO DRUMS [METHOD]
+    OMP_NUM_THREADS=1 python studies/separation/separation_seeds.py PRIOR W1,W2,W3 ITERATIONS PIANO DRUMS [METHOD]
 """
 import sys, time, warnings
 import numpy as np, torch

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The paper on one GPU in at most 8 minutes (issue 15), in two parts:
+# The paper on one GPU in at most 8 minutes, in two parts:
 #  (a) ms per fit-step of plain and exp_dense at the paper's size (1 s clip: 2 x 512 x 251), at
 #      batch 1, 4, 16 and 64, fp32 vs bf16 autocast + channels_last (python -m daptools.bench);
 #  (b) Table 1 at the paper's settings (--preset paper --select auto) on as many clips per dataset
 #      as the step times of (a) say fit in the time left (worst case: every fit runs all 2000
 #      iterations); a run cut short by the time limit is summarised as far as it got.
 #
-#   bash scripts/gpu_paper.sh           # on an H100/H200-class GPU
-#   SMOKE=1 bash scripts/gpu_paper.sh   # anywhere (CPU: a few minutes): smoke preset, batches 1 and 2, 1 clip
+#   bash studies/gpu/gpu_paper.sh           # on an H100/H200-class GPU
+#   SMOKE=1 bash studies/gpu/gpu_paper.sh   # anywhere (CPU: a few minutes): smoke preset, batches 1 and 2, 1 clip
 #
 # Writes into $OUT/gpu_paper (or docs/measurements/gpu_paper_<date> when OUT is unset):
 # step_times.md / step_times.json (a), table1/ with rows.jsonl, summary.md, summary.json (b),
@@ -16,7 +16,7 @@
 # PRECISION (of the table; default the paper preset's fp32), CLIPS (skip the estimate),
 # MAX_ROWS (stop the table after this many rows; it fills prior by prior, so it cuts whole priors).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 start=$SECONDS
 BUDGET=${BUDGET:-480}
 PY=${PYTHON:-python3}

@@ -1,0 +1,113 @@
+"""The paper's experiments: Tables 1-4 and Figure 2 (notebooks 07-10).
+
+One concern: the command line of ``python -m daptools.experiments`` and ``daptools paper``
+(:func:`main`): a table through the runner, or Figure 2, into ``--out``; rerunning with the
+same ``--out`` resumes. Taught in notebook 10 (convergence and the paper).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+from .._checks import DapError
+from ..data import PAPER_STAND_IN, load_clips
+from ..executors import EXECUTORS, make_executor
+from ..presets import PRESETS, get_preset
+from .figure2 import convergence, plot_convergence
+from .report import format_summary
+from .runner import run_table, versions
+from .tables import TABLES, RunConfig
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="daptools paper", description=__doc__.split("\n\n")[0] + " "
+                                 "Runs a table or Figure 2; rerunning with the same --out resumes.")
+    ap.add_argument("what", choices=[*TABLES, "figure2", "all"], help="table1..table4, figure2 or all")
+    ap.add_argument("--preset", default="lab", choices=list(PRESETS))
+    ap.add_argument("--out", default=None, help="output folder (default runs/<what>_<preset>)")
+    ap.add_argument("--data", default="tutorial", choices=["tutorial", "paper"],
+                    help="offline tutorial set (default) or the paper's datasets (downloaded)")
+    ap.add_argument("--iterations", type=int, help="override the preset's iterations")
+    ap.add_argument("--clips", type=int, help="clips per dataset (preset default)")
+    ap.add_argument("--duration", type=float, help="clip seconds (default: the paper's 2 s speech, 1 s others)")
+    ap.add_argument("--priors", help="comma-separated priors (default: the table's)")
+    ap.add_argument("--datasets", help="comma-separated tutorial categories (default: the table's)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--precision", choices=["auto", "fp32", "bf16"])
+    ap.add_argument("--select", default="auto", choices=["auto", "last", "ema"],
+                    help="blind selection (default auto: the blind stopping rule chooses and ends each fit)")
+    ap.add_argument("--full-budget", action="store_true",
+                    help="with --select auto: keep fitting to the budget after the rule chose, so the table "
+                         "also shows the last iterate and the oracle over the whole budget (slower)")
+    ap.add_argument("--batch", type=int, help="clips fitted together (default: on a GPU as many as its free "
+                    "memory holds, at most 64; 1 on the CPU)")
+    ap.add_argument("--max-rows", type=int, help="stop after this many new rows (resume later)")
+    ap.add_argument("--executor", default="serial", choices=EXECUTORS,
+                    help="serial (default: this process) or ray (one task per prior x batch of clips; needs "
+                         'pip install "daptools[cluster]"); the tables only, Figure 2 runs here')
+    ap.add_argument("--address", help="with --executor ray: the running cluster to use ('auto', "
+                    "'ray://host:10001'); default: start a local one")
+    ap.add_argument("--cpus-per-task", type=float, default=1, help="with --executor ray: CPUs each task reserves "
+                    "(the torch threads of a CPU fit; default 1)")
+    return ap
+
+
+def _table_config(args, table: str) -> RunConfig:
+    split = (lambda s: tuple(x.strip() for x in s.split(",") if x.strip()) if s else None)
+    return RunConfig(table=table, preset=args.preset, iterations=args.iterations, n_clips=args.clips,
+                     duration=args.duration, priors=split(args.priors), datasets=split(args.datasets),
+                     seed=args.seed, device=args.device, precision=args.precision, select=args.select,
+                     full_budget=args.full_budget,
+                     batch=args.batch, data=args.data)
+
+
+def _figure2(args, out: Path) -> None:
+    """Figure 2 on one clip of each dataset (default speech and digits): figure2.json + one PNG per clip."""
+    preset = get_preset(args.preset)
+    priors = (args.priors or "plain,exp_dense,harmonic").split(",")
+    datasets = (args.datasets or "speech,digits").split(",")
+    out.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for ds in datasets:
+        clip = load_clips(ds if args.data == "tutorial" else PAPER_STAND_IN[ds], n=1,
+                          duration=args.duration or preset.duration or 1.0, seed=args.seed)[0]
+        res = convergence(clip.audio, priors=priors, iterations=args.iterations or preset.iterations,
+                          seed=args.seed, device=args.device, precision=args.precision or preset.precision,
+                          lr=preset.lr, schedule=preset.schedule, prior_options=preset.prior_options(),
+                          stopping=preset.stopping)
+        res["clip"] = clip.id
+        runs.append(res)
+        plot_convergence(res, out / f"figure2_{ds}.png")
+        for p, c in res["curves"].items():
+            print(f"[figure2] {clip.id} {p:9s} best SNR {c['best_snr']:.2f} dB at iteration {c['best_iteration']} "
+                  f"({c['seconds_to_best']:.0f} s; {c['seconds_per_iteration'] * 1000:.0f} ms/iteration)", flush=True)
+    (out / "figure2.json").write_text(json.dumps({"preset": args.preset, "runs": runs, "versions": versions()},
+                                                 indent=1))
+
+
+def main(argv=None) -> int:
+    """``python -m daptools.experiments`` / ``daptools paper``."""
+    args = _parser().parse_args(argv)
+    what = list(TABLES) + ["figure2"] if args.what == "all" else [args.what]
+    try:
+        configs = {w: _table_config(args, w).resolved() for w in what if w != "figure2"}  # bad settings fail first
+        with make_executor(args.executor, args.address, args.cpus_per_task) if configs else nullcontext() as ex:
+            for w in what:
+                out = Path(args.out or f"runs/{args.what}_{args.preset}")
+                out = out / w if args.what == "all" else out
+                t = time.perf_counter()
+                if w == "figure2":
+                    _figure2(args, out)
+                else:
+                    summary = run_table(configs[w], out, max_rows=args.max_rows, executor=ex)
+                    print(format_summary(summary))
+                print(f"[{w}] wall time {time.perf_counter() - t:.0f} s; results in {out}")
+    except DapError as exc:
+        print(f"daptools paper: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,179 @@
+"""The paper-style summary of a table run: mean ± std per dataset, prior and selection.
+
+One concern: reading a run's rows (``rows.jsonl``) into ``summary.json`` (:func:`summarize`)
+and the Markdown table of ``summary.md`` (:func:`format_summary`: rows are priors and
+selections, columns the paper's dataset x metric), and the success test of a separation
+(:func:`beats_mixture`). Selections: "blind" (the run's ``select``, by default "auto": the
+stopping rule's choice), "last" (the last iterate) and "oracle" (the iteration with the best SNR
+against the clean reference; not available in real use). Taught in notebooks 07-10.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..priors import DESCRIPTIONS
+from ..spectral import HOP
+from ..tasks import DEFAULT_SEPARATION
+from .ledger import read_rows
+from .tables import METRICS, PAPER_COLUMNS, TABLES
+
+# a success must beat the mixture's SDR by more than this: a collapsed estimate is a faint scaled copy of
+# the mixture, which BSS Eval (gain-invariant) scores as the mixture itself up to rounding
+BEAT_MARGIN_DB = 0.05
+SELECTIONS = ("input", "blind", "last", "oracle")
+SEPARATION_METRICS = ("sdr", "sir", "spectral_snr", "envelope_distance")
+
+
+def summarize(out) -> dict:
+    """Mean +- std over clips, per dataset, prior and selection; writes summary.json / summary.md."""
+    out = Path(out)
+    rows = read_rows(out)
+    cfg = json.loads((out / "config.json").read_text())["config"]
+    summary = {"table": cfg["table"], "config": cfg, "n_rows": len(rows),
+               "fit_seconds_total": float(sum(r["seconds"] for r in rows)), "groups": [
+        {"dataset": d, "prior": p, "selection": s, "n": len(next(iter(v.values()))),
+         "mean": {k: _nanmean(x) for k, x in v.items()}, "std": {k: _nanstd(x) for k, x in v.items()}}
+        for (d, p, s), v in sorted(_groups(rows).items())]}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (out / "summary.md").write_text(format_summary(summary))
+    return summary
+
+
+def _groups(rows: list[dict]) -> dict:
+    """(dataset, prior, selection) -> {metric: values over clips}; the input once per clip, as "(input)"."""
+    groups: dict = {}
+    seen_inputs = set()
+    for r in rows:
+        for sel in SELECTIONS:
+            if sel not in r or (sel == "input" and r["clip"] in seen_inputs):
+                continue
+            if sel == "input":
+                seen_inputs.add(r["clip"])  # every prior's row repeats the same input
+            g = groups.setdefault((r["dataset"], r["prior"] if sel != "input" else "(input)", sel), {})
+            for k, v in r[sel].items():
+                g.setdefault(k, []).append(v)
+            if r["task"] == "separate" and sel != "input":
+                g.setdefault("both_beat_mixture", []).append(float(beats_mixture(r, sel)))
+            g.setdefault("seconds", []).append(r["seconds"] if sel != "input" else 0.0)
+            used = {"blind": r.get("stop_iteration", r["iterations"]), "last": r["iterations"],
+                    "oracle": r.get("oracle_iteration", 0)}
+            g.setdefault("iterations", []).append(used.get(sel, 0))
+    return groups
+
+
+def beats_mixture(row: dict, selection: str = "blind") -> bool:
+    """A separation row's success: BOTH estimates have an SDR more than :data:`BEAT_MARGIN_DB` above
+    the mixture's own as the estimate of that source (the row's ``input``).
+
+    Args:
+        row (dict): a Table 4 row (or any dict with ``input`` and ``selection`` metric dicts).
+        selection (str): which estimate ("blind", "last", "oracle").
+
+    Returns:
+        bool
+    """
+    return all(row[selection][f"sdr_{s}"] > row["input"][f"sdr_{s}"] + BEAT_MARGIN_DB for s in ("piano", "drums"))
+
+
+def _nanmean(x):
+    x = np.asarray(x, dtype=float)
+    return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
+
+
+def _nanstd(x):
+    x = np.asarray(x, dtype=float)
+    return float(np.nanstd(x)) if np.isfinite(x).any() else float("nan")
+
+
+def format_summary(summary: dict) -> str:
+    """The paper-style table (rows: priors; columns: dataset x metric), blind and oracle."""
+    cfg = summary["config"]
+    task = TABLES[cfg["table"]].task
+    select = cfg.get("select", "last")
+    by = {(g["dataset"], g["prior"], g["selection"]): g for g in summary["groups"]}
+    columns = _columns(task, summary["groups"])
+    share = task == "separate"  # the share of mixtures where both estimates beat the mixture's SDR
+    lines = [f"## {TABLES[cfg['table']].title}", "", _caption(summary, task), ""]
+    lines += _header([c[0] for c in columns], share)
+    for prior in ["(input)"] + list(cfg["priors"]):
+        for sel in (("input",) if prior == "(input)" else ("blind", "last", "oracle")):
+            line = _table_row(by, columns, prior, sel, select, share)
+            if line is not None:
+                lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _budget(cfg: dict) -> str:
+    """The caption's iterations: fixed, or a budget the blind rule stops within."""
+    if cfg.get("select", "last") != "auto":
+        return f"{cfg['iterations']} iterations"
+    budget = f"at most {cfg['iterations']} iterations, stopped by the blind rule"
+    if cfg.get("full_budget"):
+        budget += " (which chose; the fit went on to the budget so that last and oracle cover it)"
+    return budget
+
+
+def _caption(summary: dict, task: str) -> str:
+    """The paragraph under the title: the run's settings and how to read the columns."""
+    cfg = summary["config"]
+    hop = cfg.get("extra", {}).get("hop")
+    parts = [f"{cfg['data']} data, preset {cfg['preset']}: {_budget(cfg)}, ",
+             f"spectrogram hop {hop} (the paper's: {HOP}), " if hop else "",
+             f"{cfg['n_clips']} clip(s) per dataset, seed {cfg['seed']}, "
+             f"blind selection {cfg.get('select', 'last')!r}; mean ± std over clips. "
+             "SNR is the waveform SNR (the paper's 'PSNR' column); "
+             "oracle = iteration chosen with the clean reference (not available in real use); "
+             "its = iterations fitted (blind), the last iteration, or the oracle's iteration. "]
+    if task == "separate":
+        parts += [f"both > mixture = share of mixtures where BOTH estimates have an SDR over {BEAT_MARGIN_DB} dB "
+                  "above the mixture's own as that source's estimate. ",
+                  f"method {cfg.get('extra', {}).get('method') or DEFAULT_SEPARATION}. "]
+    parts.append(f"{summary['n_rows']} fits, {summary.get('fit_seconds_total', 0) / 60:.0f} min of fitting.")
+    return "".join(parts)
+
+
+def _columns(task: str, groups: list[dict]) -> list[tuple]:
+    """The table's metric columns: (header, dataset, metric key)."""
+    if task == "separate":
+        return [(f"{m} ({s})", "piano+drums", f"{m}_{s}") for m in SEPARATION_METRICS for s in ("piano", "drums")]
+    datasets = sorted({g["dataset"] for g in groups})
+    return [(f"{d}: {m}", d, m) for d in datasets for m in PAPER_COLUMNS[task].get(d, METRICS[task])]
+
+
+def _header(names: list[str], share: bool) -> list[str]:
+    """The Markdown header and rule lines."""
+    return ["| prior | selection | n | " + " | ".join(names) + (" | both > mixture" if share else "")
+            + " | its | s/clip |", "|---|---|---|" + "---|" * (len(names) + 2 + share)]
+
+
+def _table_row(by: dict, columns: list[tuple], prior: str, sel: str, select: str, share: bool) -> str | None:
+    """One prior and selection: mean ± std of each column, iterations, seconds; None without data."""
+    cells, found = [], []
+    for _, dataset, metric in columns:
+        g = by.get((dataset, prior, sel))
+        if g is None or metric not in g["mean"]:
+            cells.append("–")
+            continue
+        found.append(g)
+        cells.append(f"{g['mean'][metric]:.2f} ± {g['std'][metric]:.2f}")
+    if not found:
+        return None
+    its = np.mean([g["mean"].get("iterations", float("nan")) for g in found])
+    seconds = np.mean([g["mean"]["seconds"] for g in found])
+    if share:
+        cells.append(_share_cell(by.get((columns[0][1], prior, sel)), sel))
+    label = {"input": "input", "blind": f"blind ({select})", "last": "last iterate (blind)", "oracle": "oracle"}[sel]
+    it_cell = "–" if sel == "input" or not np.isfinite(its) else f"{its:.0f}"
+    return (f"| {DESCRIPTIONS.get(prior, prior)} | {label} | {max(g['n'] for g in found)} | " + " | ".join(cells)
+            + f" | {it_cell} | {seconds:.0f} |")
+
+
+def _share_cell(g: dict | None, sel: str) -> str:
+    """The share of mixtures where both estimates beat the mixture: "80 % (8/10)"."""
+    b = g["mean"].get("both_beat_mixture") if g else None
+    if b is None or sel == "input":
+        return "–"
+    return f"{100 * b:.0f} % ({round(b * g['n'])}/{g['n']})"
