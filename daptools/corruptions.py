@@ -32,7 +32,7 @@ def estimate_noise_std(wav) -> float:
     The median absolute second difference, scaled for Gaussian noise (a second difference of
     white noise has variance 6 std^2; median |x| = 0.6745 std for a Gaussian): most samples of
     audio change smoothly from one to the next, so the median is set by the noise. Measured
-    on the tutorial clips with noise of std 0.1 (scripts/stopping_study.py, docs/stopping.md):
+    on the tutorial clips with noise of std 0.1 (studies/stopping, docs/stopping.md):
     within 1-4 % for digits and piano, up to 8 % high for speech at std 0.05.
 
     Args:

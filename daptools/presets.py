@@ -66,7 +66,7 @@ class Preset:
 
 RUN_PRESETS = {
     "paper": Preset(iterations=2000, lr=1e-3, schedule=None, n_clips=50, precision="fp32"),
-    # lab: chosen from scripts/lab_sweep.py (docs/performance.md): at widths 16/32/64 on 0.5 s clips,
+    # lab: chosen from studies/lab_sweep (docs/performance.md): at widths 16/32/64 on 0.5 s clips,
     # lr 3e-3 beat 1e-3 (slow) and 1e-2 (unstable) at 300 iterations on all three test clips
     "lab": Preset(iterations=300, lr=3e-3, schedule=None, n_clips=3, precision="auto", duration=0.5,
                   channels=(16, 32, 64)),

@@ -408,7 +408,7 @@ def check_10(rec):
         assert r["s / iteration"] > 0 and 1 <= r["best iteration"] <= rec["iterations"]
         assert r["parameters"] == dap.count_parameters(dap.build_prior(r["prior"], **rec["prior_options"]))
     batch = rec["batch_check"]
-    # vmap = independent fits, checked in fp32 (an equality of two computations, pinned: issue 12)
+    # vmap = independent fits, checked in fp32 (an equality of two computations, pinned: bf16 rounds differently)
     assert batch["precision"] == "fp32"
     assert batch["max_abs_diff"] <= 1e-3 * batch["scale"] + 1e-7, batch
     if batch["bf16_max_abs_diff"] is not None:
