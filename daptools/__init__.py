@@ -24,7 +24,8 @@ from .tasks import SeparationPrior, denoise, inpaint, separate, split_sources
 
 __version__ = "0.1.0"
 
-_LAZY = ("data", "viz", "experiments", "harmonic", "bench", "cli", "segments", "resume")
+_LAZY = ("data", "viz", "experiments", "harmonic", "bench", "cli", "segments", "resume", "fileio", "restore")
+_LAZY_NAMES = {"restore_file": "restore"}  # functions of lazy submodules: dap.restore_file
 
 
 def __getattr__(name):
@@ -32,6 +33,8 @@ def __getattr__(name):
     if name in _LAZY:
         import importlib
         return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_NAMES:
+        return getattr(__getattr__(_LAZY_NAMES[name]), name)
     raise AttributeError(f"module 'daptools' has no attribute {name!r}")
 
 __all__ = [

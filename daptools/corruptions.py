@@ -1,9 +1,13 @@
 """Seeded corruptions for the paper's experiments (notebooks 07-09).
 
-Every function takes a ``seed`` so an experiment is reproducible clip by clip.
+Every function takes a ``seed`` so an experiment is reproducible clip by clip. The gaps of a
+real recording (read from text or found as runs of digital silence, and the splice of the
+filled gaps back into it: :func:`parse_gaps`, :func:`detect_gaps`, :func:`splice_gaps`) are
+here too, beside :class:`GapMask`; they serve file restoration (:mod:`daptools.restore`).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +15,9 @@ import torch
 
 from ._checks import DapError, as_waveform
 from .spectral import HOP, SAMPLE_RATE, n_frames
+
+SILENCE = 1e-8          # |sample| below this counts as digital silence
+SPLICE_SECONDS = 0.01   # the cross-fade between the original and a filled gap (splice_gaps)
 
 
 def _rng(seed) -> np.random.Generator:
@@ -175,3 +182,105 @@ def mix(sources, gains=None) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.ones(src.shape[0]) if gains is None else torch.as_tensor(gains, dtype=torch.float32)
     src = src * g[:, None]
     return src.sum(0), src
+
+
+# ---------------------------------------------------------------------------- the gaps of a recording
+
+_TIME = r"(\d+(?:\.\d*)?|\.\d+)"
+_GAP = re.compile(rf"^\s*{_TIME}\s*-\s*{_TIME}\s*$")
+
+
+def parse_gaps(text, duration: float, hop: int = HOP) -> list[tuple[float, float]]:
+    """Read gaps ("1.20-1.35,4.0-4.2", seconds; the command line's ``--gaps``) and check them
+    against the recording.
+
+    Args:
+        text (str | list[tuple[float, float]]): the gaps as text, or as (start, end) pairs in seconds.
+        duration (float): the recording's length in seconds.
+        hop (int): the spectrogram hop in samples at 16 kHz (a gap must be at least one hop).
+
+    Returns:
+        list[tuple[float, float]]: sorted (start, end) pairs.
+
+    Raises:
+        DapError: unreadable, reversed, too short, past the end, or overlapping gaps.
+    """
+    hop_ms = 1000 * hop / SAMPLE_RATE
+    gaps = []
+    for item in text.split(",") if isinstance(text, str) else text:
+        a, b, item = _read_gap(item)
+        if b <= a:
+            raise DapError(f"--gaps: {item} ends before it starts; write START-END with START < END")
+        if b > duration:
+            raise DapError(f"--gaps: {item} ends after the recording ({duration:.3f} s); "
+                           "give times inside the file")
+        if 1000 * (b - a) < hop_ms:
+            raise DapError(f"--gaps: {item} is shorter than {hop_ms:.0f} ms, the spectrogram's time "
+                           "step; give longer gaps")
+        gaps.append((a, b))
+    gaps.sort()
+    for (a0, b0), (a1, b1) in zip(gaps, gaps[1:]):
+        if a1 < b0:
+            raise DapError(f"--gaps: {a0:g}-{b0:g} and {a1:g}-{b1:g} overlap; merge them")
+    return gaps
+
+
+def _read_gap(item) -> tuple[float, float, str]:
+    """One gap, "START-END" or a (start, end) pair: (start, end, how to name it in a message)."""
+    if not isinstance(item, str):
+        a, b = (float(t) for t in item)
+        if a < 0:
+            raise DapError(f"--gaps: {a:g}-{b:g} starts before the recording; give times of 0 s or more")
+        return a, b, f"{a:g}-{b:g}"
+    m = _GAP.match(item)
+    if not m:
+        raise DapError(f"--gaps: cannot read {item.strip()!r}; write START-END in seconds (START >= 0), "
+                       "comma-separated, e.g. --gaps 1.20-1.35,4.0-4.2")
+    return float(m.group(1)), float(m.group(2)), item.strip()
+
+
+def detect_gaps(data: np.ndarray, rate: int, min_gap_ms: float) -> tuple[list, int]:
+    """Find drop-outs: runs of digital silence (every channel |x| < 1e-8) of at least
+    ``min_gap_ms`` inside the recording. Runs touching its start or end are lead-in /
+    lead-out silence, not drop-outs, and are left alone.
+
+    Args:
+        data (ndarray): (frames, channels) samples.
+        rate (int): their sample rate.
+        min_gap_ms (float): the shortest run taken as a gap, in ms.
+
+    Returns:
+        (list of (start, end) in seconds, number of edge runs ignored)
+    """
+    silent = (np.abs(data) < SILENCE).all(axis=1).astype(np.int8)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], silent, [0]])))
+    runs = edges.reshape(-1, 2)
+    runs = runs[runs[:, 1] - runs[:, 0] >= min_gap_ms * rate / 1000]
+    inner = [(int(a), int(b)) for a, b in runs if a > 0 and b < len(silent)]
+    return [(a / rate, b / rate) for a, b in inner], len(runs) - len(inner)
+
+
+def splice_gaps(original: np.ndarray, filled: np.ndarray, gaps, rate: int) -> np.ndarray:
+    """The original samples outside the gaps, the filled ones inside, with short ramps
+    (``SPLICE_SECONDS``) just outside each gap so the joins do not click.
+
+    Args:
+        original (ndarray): (frames,) the recording (mono).
+        filled (ndarray): (frames,) the restoration, at the same rate.
+        gaps (list[tuple[float, float]]): (start, end) in seconds.
+        rate (int): the sample rate.
+
+    Returns:
+        ndarray: (frames,) float32.
+    """
+    n, ramp = original.shape[0], max(1, int(SPLICE_SECONDS * rate))
+    w = np.zeros(n)
+    for a, b in gaps:
+        ia, ib = int(round(a * rate)), int(round(b * rate))
+        w[ia:ib] = 1
+        up = np.arange(1, ramp + 1) / (ramp + 1)
+        lo = max(ia - ramp, 0)
+        w[lo:ia] = np.maximum(w[lo:ia], up[ramp - (ia - lo):])
+        hi = min(ib + ramp, n)
+        w[ib:hi] = np.maximum(w[ib:hi], up[::-1][:hi - ib])
+    return ((1 - w) * original + w * filled).astype(np.float32)

@@ -15,21 +15,21 @@ The folder holds ``settings.json``, a fingerprint of everything that affects the
 (the input's sha256, the settings, the daptools and torch versions, the CPU threads: they
 change the rounding, hence the bytes), and one ``segment-NNNNN.npy``
 per finished segment. Every file is written under a temporary name, flushed to disk and
-renamed, so a kill leaves a whole segment or none. A resumed run whose input or settings
-differ from the fingerprint is refused, as is a new run over an existing work folder.
+renamed (:func:`daptools.fileio.replace_atomic`), so a kill leaves a whole segment or none.
+A resumed run whose input or settings differ from the fingerprint is refused, as is a new
+run over an existing work folder.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ._checks import DapError
+from .fileio import replace_atomic
 
 SETTINGS = "settings.json"
 SUFFIX = ".daptools-work"
@@ -50,19 +50,9 @@ def file_sha256(path) -> str:
     return digest.hexdigest()
 
 
-def _write_atomic(path: Path, write) -> None:
-    """``write(file)`` into a temporary file beside ``path``, flushed to disk, then renamed."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())  # the rename must never expose a file whose bytes are not on disk
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+def _save_npy(name: str, data: np.ndarray) -> None:
+    with open(name, "wb") as f:
+        np.save(f, data, allow_pickle=False)
 
 
 def _differences(old: dict, new: dict) -> str | None:
@@ -114,7 +104,7 @@ class WorkFolder:
                            "another --work-dir")
         path.mkdir()
         work = cls(path, fingerprint)
-        _write_atomic(path / SETTINGS, lambda f: f.write(json.dumps(fingerprint, indent=1).encode()))
+        replace_atomic(path / SETTINGS, lambda tmp: Path(tmp).write_bytes(json.dumps(fingerprint, indent=1).encode()))
         return work
 
     @classmethod
@@ -152,7 +142,7 @@ class WorkFolder:
     def save(self, k: int, samples: np.ndarray) -> None:
         """Store one finished segment atomically (a kill leaves it whole or absent)."""
         data = np.ascontiguousarray(samples, dtype=np.float32)
-        _write_atomic(self._segment(k), lambda f: np.save(f, data, allow_pickle=False))
+        replace_atomic(self._segment(k), lambda tmp: _save_npy(tmp, data))
 
     def count(self) -> int:
         """Finished segments on disk."""

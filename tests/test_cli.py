@@ -21,7 +21,7 @@ import soundfile as sf
 import torch
 
 import daptools as dap
-from daptools import cli
+from daptools import cli, fileio, restore
 
 SR = dap.SAMPLE_RATE
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,7 +133,7 @@ class FakeFits:
 
 def test_segments_are_fitted_in_batches_and_joined_back_exactly(tmp_path, capsys, monkeypatch):
     fake = FakeFits()
-    monkeypatch.setattr(cli, "denoise", fake)
+    monkeypatch.setattr(restore, "denoise", fake)
     wav = real_speech(5.3)
     src = write(tmp_path / "long.wav", wav, subtype="FLOAT")
     out = tmp_path / "out.wav"
@@ -159,7 +159,7 @@ def test_segments_are_fitted_in_batches_and_joined_back_exactly(tmp_path, capsys
 ])
 def test_presets_and_options_reach_the_fit(tmp_path, capsys, monkeypatch, speech, extra, expected):
     fake = FakeFits()
-    monkeypatch.setattr(cli, "denoise", fake)
+    monkeypatch.setattr(restore, "denoise", fake)
     rc, err = run(capsys, "denoise", speech, "-o", tmp_path / "out.wav", "--device", "cpu", "--quiet", *extra)
     assert rc == 0, err
     assert {k: fake.options.get(k) for k in expected} == expected
@@ -183,7 +183,7 @@ def test_seeds_fits_an_ensemble_per_segment(tmp_path, capsys):
 
 
 def test_separate_long_file_matches_sources_across_segments(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "separate", FakeFits(sources=2))
+    monkeypatch.setattr(restore, "separate", FakeFits(sources=2))
     wav = real_speech(3.2)
     src = write(tmp_path / "mix.wav", wav, subtype="FLOAT")
     outs = [tmp_path / "a.wav", tmp_path / "b.wav"]
@@ -250,7 +250,7 @@ def _zero_runs(x: np.ndarray) -> np.ndarray:
 
 def test_inpaint_finds_drop_outs_and_fills_one_across_a_segment_border(tmp_path, capsys, monkeypatch):
     fake = FakeInpaint()
-    monkeypatch.setattr(cli, "inpaint", fake)
+    monkeypatch.setattr(restore, "inpaint", fake)
     # with 1 s segments and 0.25 s fades, the first fade would sit at 0.75-1.0 s, over this gap
     wav = _with_gaps([(0.9, 1.05)], seconds=3.0)
     wav[:400] = 0  # lead-in silence: not a drop-out
@@ -314,7 +314,7 @@ def test_an_interrupted_write_leaves_no_output(tmp_path, capsys, monkeypatch, sp
         Path(path).write_bytes(b"RIFF half a file")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "write_samples", broken_write)
+    monkeypatch.setattr(fileio, "write_samples", broken_write)
     rc, err = run(capsys, "denoise", speech, "-o", tmp_path / "out.wav", *TINY)
     assert rc == 130 and "no output was written" in err
     # no output and no temporary file; the work folder keeps both finished segments for --resume
@@ -351,9 +351,9 @@ def test_ctrl_c_during_fitting_leaves_no_output(tmp_path, speech):
 ])
 def test_a_result_beyond_full_scale_is_never_clipped_silently(tmp_path, speech, name, overload, subtype, peak,
                                                                fragment):
-    like = cli.load_recording(speech)  # a PCM_16 WAV
+    like = fileio.load_recording(speech)  # a PCM_16 WAV
     loud = (1.5 * dap.peak_normalize(torch.from_numpy(real_speech(1.0)))).numpy()
-    warning = cli.write_atomic(tmp_path / name, loud, SR, like, overload)
+    warning = fileio.write_atomic(tmp_path / name, loud, SR, like, overload)
     assert "the result peaks at 1.500 (+3.52 dBFS), above full scale" in warning and fragment in warning
     back, _ = sf.read(str(tmp_path / name), dtype="float32")
     assert sf.info(str(tmp_path / name)).subtype == subtype
@@ -367,8 +367,8 @@ def test_a_result_beyond_full_scale_is_never_clipped_silently(tmp_path, speech, 
     else:
         assert np.abs(back).max() == 1.0 and np.abs(back - loud).max() > 0.4
     quiet = tmp_path / ("quiet" + Path(name).suffix)  # within full scale: written as it is, nothing said
-    assert cli.write_atomic(quiet, loud / 2, SR, like, overload) is None
-    assert sf.info(str(quiet)).subtype == cli.output_subtype(quiet, like)
+    assert fileio.write_atomic(quiet, loud / 2, SR, like, overload) is None
+    assert sf.info(str(quiet)).subtype == fileio.output_subtype(quiet, like)
 
 
 def test_overload_float_needs_a_format_with_float_samples(tmp_path, capsys, speech):
@@ -385,7 +385,7 @@ def test_overload_float_needs_a_format_with_float_samples(tmp_path, capsys, spee
 ])
 def test_a_loud_restoration_from_the_command_line(tmp_path, capsys, monkeypatch, speech, name, extra, subtype, peak,
                                                   fragment):
-    monkeypatch.setattr(cli, "denoise", FakeFits(gain=1.5))  # the restoration: 1.5 x the input (peak 0.9)
+    monkeypatch.setattr(restore, "denoise", FakeFits(gain=1.5))  # the restoration: 1.5 x the input (peak 0.9)
     rc, err = run(capsys, "denoise", speech, "-o", tmp_path / name, *TINY, "--quiet", *extra)
     assert rc == 0 and err.count("\n") == 1 and err.startswith("daptools: warning: ") and fragment in err, err
     back, _ = sf.read(str(tmp_path / name), dtype="float32")
@@ -394,7 +394,7 @@ def test_a_loud_restoration_from_the_command_line(tmp_path, capsys, monkeypatch,
 
 
 def test_separated_sources_share_one_gain(tmp_path, capsys, monkeypatch, speech):
-    monkeypatch.setattr(cli, "separate", FakeFits(sources=2, gain=2.0))  # sources 0.5 x and 1.5 x the input
+    monkeypatch.setattr(restore, "separate", FakeFits(sources=2, gain=2.0))  # sources 0.5 x and 1.5 x the input
     outs = [tmp_path / "a.flac", tmp_path / "b.flac"]
     rc, err = run(capsys, "separate", speech, "-o", *outs, *TINY, "--quiet")
     assert rc == 0 and err.count("scaled by -2.69 dB") == 2, err
@@ -439,13 +439,13 @@ def test_resume_after_ctrl_c_fits_only_the_missing_segments_and_writes_the_same_
         tmp_path, capsys, monkeypatch, long_speech, batch, limit, lost):
     argv = ["denoise", long_speech, *RESUMABLE, "--batch", batch]
     whole = Segments(dap.denoise)
-    monkeypatch.setattr(cli, "denoise", whole)
+    monkeypatch.setattr(restore, "denoise", whole)
     rc, err = run(capsys, *argv, "-o", tmp_path / "whole.wav")
     assert rc == 0 and whole.fitted == 6, err
     assert not (tmp_path / f"whole.wav{WORK}").exists()  # removed after success
 
     out, work = tmp_path / "out.wav", tmp_path / f"out.wav{WORK}"
-    monkeypatch.setattr(cli, "denoise", Segments(dap.denoise, limit=limit))
+    monkeypatch.setattr(restore, "denoise", Segments(dap.denoise, limit=limit))
     rc, err = run(capsys, *argv, "-o", out)
     assert rc == 130 and f"{limit} finished segment(s) kept in {work}" in err and "--resume" in err
     assert not out.exists() and len(_stored(work)) == limit
@@ -454,7 +454,7 @@ def test_resume_after_ctrl_c_fits_only_the_missing_segments_and_writes_the_same_
         (work / lost).unlink()
         kept = limit - batch
     resumed = Segments(dap.denoise)
-    monkeypatch.setattr(cli, "denoise", resumed)
+    monkeypatch.setattr(restore, "denoise", resumed)
     rc, err = run(capsys, *argv, "-o", out, "--resume")
     assert rc == 0, err
     assert f"resuming from {work}: {kept} of 6 segments kept, fitting {6 - kept}" in err
@@ -505,10 +505,10 @@ def test_a_killed_run_resumes_to_the_uninterrupted_file(tmp_path, uninterrupted,
 
 def _interrupted_run(tmp_path, capsys, monkeypatch, command, src, *extra):
     """A run (with a stand-in task, on one thread) interrupted after its first segment; returns its argv."""
-    monkeypatch.setattr(cli.torch, "get_num_threads", lambda: 1)
+    monkeypatch.setattr(restore.torch, "get_num_threads", lambda: 1)
     argv = [command, src, "-o", tmp_path / "out.wav", *RESUMABLE, *extra]
     fake = FakeFits() if command == "denoise" else FakeInpaint()
-    monkeypatch.setattr(cli, command, Segments(fake, limit=1))
+    monkeypatch.setattr(restore, command, Segments(fake, limit=1))
     rc, err = run(capsys, *argv)
     assert rc == 130 and "1 finished segment(s) kept" in err, err
     return argv
@@ -540,7 +540,7 @@ def test_resume_refuses_another_input_or_other_settings(tmp_path, capsys, monkey
         write(long_speech, real_speech(2.4, start=3.0), subtype="PCM_16")
         change = []
     if change == ["threads"]:  # they change the rounding of the CPU kernels, so the bytes of the result
-        monkeypatch.setattr(cli.torch, "get_num_threads", lambda: 2)
+        monkeypatch.setattr(restore.torch, "get_num_threads", lambda: 2)
         change = []
     rc, err = run(capsys, *argv, *change, "--resume")
     assert rc == 2 and err.count("\n") == 1 and err.startswith("daptools: error: --resume: "), err
@@ -558,7 +558,7 @@ def test_an_existing_work_folder_needs_resume(tmp_path, capsys, monkeypatch, lon
 
 
 def test_work_dir_option_and_a_folder_that_is_not_a_work_folder(tmp_path, capsys, monkeypatch, long_speech):
-    monkeypatch.setattr(cli, "denoise", FakeFits())
+    monkeypatch.setattr(restore, "denoise", FakeFits())
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
@@ -706,7 +706,7 @@ def test_separate_needs_two_distinct_outputs(tmp_path, capsys, speech):
 def test_unreadable_input(tmp_path, capsys, monkeypatch, speech):
     if os.geteuid() == 0:  # root reads regardless of permissions: make the check see what a user would
         real_access = os.access
-        monkeypatch.setattr(cli.os, "access", lambda p, mode: mode != os.R_OK and real_access(p, mode))
+        monkeypatch.setattr(fileio.os, "access", lambda p, mode: mode != os.R_OK and real_access(p, mode))
     speech.chmod(0)
     rc, err = run(capsys, "denoise", speech, "-o", tmp_path / "out.wav", *TINY)
     assert rc == 2 and err.count("\n") == 1 and "permission denied; make the file readable" in err
