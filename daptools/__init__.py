@@ -11,7 +11,7 @@ Design of Deep Priors for Unsupervised Audio Restoration" (Interspeech 2021).
 """
 from . import metrics
 from ._checks import DapError
-from .audio import load_audio, peak_normalize, read_audio, resample, save_audio
+from .audio import load_audio, peak_normalize, resample, save_audio
 from .corruptions import GapMask, add_gaussian_noise, add_noise_at_snr, apply_gaps, mix, random_gaps
 from .device import resolve_device, resolve_precision
 from .fit import FitResult, fit, make_scheduler, mse
@@ -38,7 +38,7 @@ def __getattr__(name):
     raise AttributeError(f"module 'daptools' has no attribute {name!r}")
 
 __all__ = [
-    "DapError", "data", "metrics", "viz", "experiments", "harmonic", "load_audio", "save_audio", "read_audio", "resample", "peak_normalize",
+    "DapError", "data", "metrics", "viz", "experiments", "harmonic", "load_audio", "save_audio", "resample", "peak_normalize",
     "to_spectrogram", "to_waveform", "to_complex", "magnitude", "SAMPLE_RATE", "N_FFT", "HOP",
     "build_prior", "prior_names", "count_parameters", "receptive_field", "UNetConfig", "UNetPrior",
     "PRESETS", "DESCRIPTIONS", "fit", "FitResult", "make_scheduler", "mse", "resolve_device",

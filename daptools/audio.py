@@ -17,8 +17,10 @@ from ._checks import DapError, as_waveform
 from .spectral import SAMPLE_RATE
 
 
-def read_audio(path) -> tuple[np.ndarray, int]:
-    """Read any file soundfile understands, all channels, at its own rate.
+def read_samples(path) -> tuple[np.ndarray, int]:
+    """Read any file soundfile understands, all channels, at its own rate: the raw samples under
+    :func:`load_audio` (the public loader) and :func:`daptools.fileio.load_recording` (the command
+    line's), the counterpart of :func:`write_samples`.
 
     Returns:
         (ndarray (frames, channels) float32, int sample rate)
@@ -62,7 +64,7 @@ def load_audio(path, sr: int = SAMPLE_RATE, duration: float | None = None,
     """
     if offset < 0 or (duration is not None and duration <= 0):
         raise DapError(f"offset must be >= 0 and duration > 0, got offset={offset}, duration={duration}")
-    data, rate = read_audio(path)
+    data, rate = read_samples(path)
     start = int(round(offset * rate))
     stop = None if duration is None else start + int(round(duration * rate))
     data = data[start:stop]

@@ -50,7 +50,7 @@ import torch
 from . import __version__
 from ._checks import DapError
 from .fileio import OVERLOAD
-from .presets import PRESETS as RUN_PRESETS
+from .presets import RUN_PRESETS
 from .priors import prior_names
 from .restore import DEFAULT_PRESET, MIN_GAP_MS, OUTPUTS, restore_file
 from .restore import gpu_batch_size as _gpu_batch  # noqa: F401  tests/test_device.py's name for it

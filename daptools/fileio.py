@@ -26,7 +26,7 @@ import soundfile as sf
 import torch
 
 from ._checks import DapError
-from .audio import read_audio, resample, write_samples
+from .audio import read_samples, resample, write_samples
 from .corruptions import SILENCE
 from .spectral import N_FFT, SAMPLE_RATE
 
@@ -73,7 +73,7 @@ def load_recording(path) -> Recording:
     path = Path(path)
     if path.is_file() and not os.access(path, os.R_OK):
         raise DapError(f"{path}: permission denied; make the file readable (chmod u+r) or copy it")
-    data, rate = read_audio(path)
+    data, rate = read_samples(path)
     finite = np.isfinite(data).all(axis=1)
     if not finite.all():
         first = int(np.argmin(finite)) / rate

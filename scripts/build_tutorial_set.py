@@ -38,7 +38,7 @@ import soundfile as sf
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-from daptools.audio import read_audio, resample
+from daptools.audio import read_samples, resample
 
 SR = 16000
 PEAK = 0.89  # -1 dBFS: leaves headroom so 16-bit storage never clips
@@ -184,7 +184,7 @@ def fetch_sdists(work: Path, python: Path) -> Path:
 # --------------------------------------------------------- signal helpers
 def load_mono(path: Path) -> np.ndarray:
     """Read any file soundfile knows, average channels, resample to 16 kHz."""
-    data, rate = read_audio(path)
+    data, rate = read_samples(path)
     wav = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
     return resample(wav, rate, SR).numpy().astype(np.float64)
 
@@ -319,7 +319,7 @@ def render_note(samples: dict[int, Path], note: str, cache: dict) -> np.ndarray:
     target = midi(note)
     if target not in cache:
         source = min(samples, key=lambda m: abs(m - target))
-        data, rate = read_audio(samples[source])
+        data, rate = read_samples(samples[source])
         ratio = 2.0 ** ((target - source) / 12)
         # reading the file as if sampled at rate*ratio shifts the pitch by ratio;
         # rounding to 50 Hz keeps the resampling kernel small (< 0.02 cent error)

@@ -16,7 +16,7 @@ from pathlib import Path
 from .._checks import DapError
 from ..data import PAPER_STAND_IN, load_clips
 from ..executors import EXECUTORS, make_executor
-from ..presets import PRESETS, get_preset
+from ..presets import RUN_PRESETS, get_preset
 from .figure2 import convergence, plot_convergence
 from .report import format_summary
 from .runner import run_table, versions
@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="daptools paper", description=__doc__.split("\n\n")[0] + " "
                                  "Runs a table or Figure 2; rerunning with the same --out resumes.")
     ap.add_argument("what", choices=[*TABLES, "figure2", "all"], help="table1..table4, figure2 or all")
-    ap.add_argument("--preset", default="lab", choices=list(PRESETS))
+    ap.add_argument("--preset", default="lab", choices=list(RUN_PRESETS))
     ap.add_argument("--out", default=None, help="output folder (default runs/<what>_<preset>)")
     ap.add_argument("--data", default="tutorial", choices=["tutorial", "paper"],
                     help="offline tutorial set (default) or the paper's datasets (downloaded)")
