@@ -1,4 +1,4 @@
-"""Benchmark of the fitting step (docs/performance.md).
+"""Benchmark of the fitting step (docs/performance.md; outside the notebook series).
 
     python -m daptools.bench                      # speed table, every prior, this device
     python -m daptools.bench --quality            # fast paths vs fp32 eager: final SNR on real clips

@@ -1,4 +1,5 @@
-"""Where the fits of an experiment run: one after the other in this process, or as Ray tasks.
+"""Where the fits of an experiment run: one after the other in this process, or as Ray tasks
+(outside the notebook series).
 
 The runner (:func:`daptools.experiments.run_table`) cuts a table into *jobs*, one per
 prior x batch of clips, and hands them to an executor; the executor runs them and gives back
