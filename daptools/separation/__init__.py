@@ -1,7 +1,7 @@
 """Two-source separation: every model, loss and fitting rule of :func:`daptools.separate` (Sec. 4.3;
 notebook 09 teaches it).
 
-One concern, four parts:
+One concern, five parts:
 
 * :mod:`.recipes`: :class:`Recipe` and :data:`RECIPES`, what the "hp" (default) and "dap" methods
   fit, as data (the module docstring describes every choice);

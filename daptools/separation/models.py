@@ -127,7 +127,7 @@ def memory_model(method: str | None, prior: str = "exp_dense", shape=(2, N_FREQ,
         method (str | None): "hp", "dap", "masks", or None for a single prior.
         prior (str): prior design.
         shape (tuple): one problem's observation (channels, freq, frames): "hp" and "dap" hold
-            the mixture as a buffer of this size.
+            the mixture as a buffer of this size (the default, 2 frames, counts the networks only).
         recipe (dict | None): :class:`Recipe` overrides of "hp" / "dap" (``sources``, ``combine``
             change the networks).
         **options: :func:`daptools.build_prior` options (e.g. channels).
