@@ -20,7 +20,8 @@ from .priors import (DESCRIPTIONS, PRESETS, UNetConfig, UNetPrior, build_prior, 
                      prior_names, receptive_field)
 from .spectral import HOP, N_FFT, SAMPLE_RATE, magnitude, to_complex, to_spectrogram, to_waveform
 from . import separation
-from .tasks import SeparationPrior, denoise, inpaint, separate, split_sources
+from .separation import RECIPES, MaskedSources, Recipe, estimates, masks_of
+from .tasks import denoise, inpaint, separate
 
 __version__ = "0.1.0"
 
@@ -42,7 +43,8 @@ __all__ = [
     "to_spectrogram", "to_waveform", "to_complex", "magnitude", "SAMPLE_RATE", "N_FFT", "HOP",
     "build_prior", "prior_names", "count_parameters", "receptive_field", "UNetConfig", "UNetPrior",
     "PRESETS", "DESCRIPTIONS", "fit", "FitResult", "make_scheduler", "mse", "resolve_device",
-    "resolve_precision", "denoise", "inpaint", "separate", "separation", "SeparationPrior", "split_sources",
+    "resolve_precision", "denoise", "inpaint", "separate", "separation",
+    "MaskedSources", "Recipe", "RECIPES", "estimates", "masks_of",
     "Preset", "get_preset", "RUN_PRESETS",
     "add_gaussian_noise", "add_noise_at_snr", "random_gaps", "apply_gaps", "mix", "GapMask",
 ]

@@ -1,4 +1,4 @@
-"""The one fitting loop every task uses (notebook 02 shows it step by step).
+"""The one fitting loop every task uses (notebook 02 shows it step by step, notebook 04 on a U-Net).
 
 A randomly initialised prior f_theta maps a fixed random input z to a
 spectrogram-shaped output; Adam fits ``loss(forward(f_theta(z)), observation)``.
@@ -140,6 +140,12 @@ class FitResult:
         member_scores (dict[str, ndarray]): an ensemble's members' own scores, (B, K).
         waveforms (dict[str, Tensor] | None): decoded candidates, batch first, where they are not
             ``decode(candidates[name])`` (an ensemble combined in the waveform domain).
+        method (str | None): the separation method that made it ("hp", "dap", "masks"; set by
+            :func:`daptools.separate`); None for other fits.
+        attempts (list[list[dict]] | None): a separation recipe's fits per problem: each one's seed,
+            blind loss, energy share, whether it was a restart and whether it was kept
+            (:func:`daptools.separation.fit_recipe`); None for other fits.
+        fits (int): the fits this result was chosen from (restarts and tries included; 1 for one fit).
     """
     output: torch.Tensor
     candidates: dict
@@ -160,6 +166,9 @@ class FitResult:
     members: int = 1
     member_scores: dict = field(default_factory=dict)
     waveforms: dict | None = field(default=None, repr=False)
+    method: str | None = None
+    attempts: list | None = field(default=None, repr=False)
+    fits: int = 1
 
     @property
     def spectrogram(self) -> torch.Tensor:
@@ -254,6 +263,21 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
     Returns:
         FitResult
     """
+    ema, rule = _check_inputs(observation, iterations, select, reference, decode, ema, stopping)
+    loop = _Loop(prior, observation, int(iterations), forward=forward, loss=loss, regularizer=regularizer, lr=lr,
+                 schedule=schedule, seed=seed, device=device, precision=precision, reference=reference,
+                 decode=decode, score=score, rule=rule, statistic=statistic, ema=ema, input_noise=input_noise,
+                 z_std=z_std, monitor_every=monitor_every, progress=progress, prior_options=prior_options,
+                 channels_last=channels_last, compile=compile)
+    for it in range(loop.iterations):
+        out, per = loop.step(it)
+        if loop.ends(it + 1, out, per, callback, every):
+            break
+    return loop.result(select, decode)
+
+
+def _check_inputs(observation, iterations, select, reference, decode, ema, stopping):
+    """One-line errors for bad arguments; returns the EMA factor and the blind rule (None: not run)."""
     if not isinstance(observation, torch.Tensor) or observation.ndim != 4:
         raise DapError("observation must be a tensor of shape (batch, channels, freq, frames)")
     if not torch.isfinite(observation).all():
@@ -269,87 +293,118 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
     rule = Stopping.coerce(stopping) if (select == "auto" or stopping is not None) else None
     if reference is not None and decode is None:
         raise DapError("monitoring against a reference needs decode (output -> waveform)")
-    iterations = int(iterations)
-    dev = resolve_device(device)
-    prec = resolve_precision(precision, dev)
-    if channels_last and prec == "bf16" and dev.type == "cpu":
-        channels_last = False  # bf16 + channels_last crashed the process on CPU (torch 2.14)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    seeds = _seeds(seed, observation.shape[0])
-    modules, net, z, gens = _setup(prior, observation, seeds, prior_options or {}, dev, fmt, z_std)
-    run = torch.compile(net) if compile else net
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = make_scheduler(opt, schedule, iterations)
-    forward = forward or (lambda out: out)
-    obs = observation.to(dev).float()
-    track = _Tracker(len(seeds), ema, reference, decode, score or _snr_score, dev)
-    monitor = None if rule is None else Monitor(rule, len(seeds), statistic)
-    losses = torch.zeros(iterations, len(seeds), device=dev)
-    lrs = np.zeros(iterations)
-    bar = tqdm(total=iterations, disable=not progress, desc=f"fit {getattr(modules[0], 'name', '')}".strip(),
-               leave=False)
-    start, overhead = time.perf_counter(), 0.0
-    for it in range(iterations):
-        zin = z
-        if input_noise:
-            noise = torch.stack([torch.randn(z.shape[1:], generator=g) for g in gens]).to(dev)
-            zin = z + input_noise * noise.contiguous(memory_format=fmt)
-        with autocast(dev, prec):
-            out = run(zin).float()
-        per = loss(forward(out), obs)
-        if regularizer is not None:
-            per = per + regularizer(out)
-        opt.zero_grad(set_to_none=True)
+    return ema, rule
+
+
+class _Loop:
+    """One fit in progress: the networks and z (setup), one Adam step (:meth:`step`), the decision
+    to go on (:meth:`ends`) and the result (:meth:`result`); :func:`fit` explains the arguments."""
+
+    def __init__(self, prior, observation, iterations, *, forward, loss, regularizer, lr, schedule, seed, device,
+                 precision, reference, decode, score, rule, statistic, ema, input_noise, z_std, monitor_every,
+                 progress, prior_options, channels_last, compile):
+        self.iterations = iterations
+        self.dev = resolve_device(device)
+        self.prec = resolve_precision(precision, self.dev)
+        if channels_last and self.prec == "bf16" and self.dev.type == "cpu":
+            channels_last = False  # bf16 + channels_last crashed the process on CPU (torch 2.14)
+        self.fmt = torch.channels_last if channels_last else torch.contiguous_format
+        self.seeds = _seeds(seed, observation.shape[0])
+        self.modules, self.net, self.z, self.gens = _setup(prior, observation, self.seeds, prior_options or {},
+                                                           self.dev, self.fmt, z_std)
+        self.run = torch.compile(self.net) if compile else self.net
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
+        self.sched = make_scheduler(self.opt, schedule, iterations)
+        self.forward, self.loss, self.regularizer = forward or (lambda out: out), loss, regularizer
+        self.input_noise, self.monitor_every, self.progress = input_noise, monitor_every, progress
+        self.obs = observation.to(self.dev).float()
+        self.track = _Tracker(len(self.seeds), ema, reference, decode, score or _snr_score, self.dev)
+        self.rule = rule
+        self.monitor = None if rule is None else Monitor(rule, len(self.seeds), statistic)
+        self.losses = torch.zeros(iterations, len(self.seeds), device=self.dev)
+        self.lrs = np.zeros(iterations)
+        self.bar = tqdm(total=iterations, disable=not progress,
+                        desc=f"fit {getattr(self.modules[0], 'name', '')}".strip(), leave=False)
+        self.start, self.overhead = time.perf_counter(), 0.0
+
+    def step(self, it: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One Adam step on every problem; returns the output and the per-problem loss, detached."""
+        zin = self.z
+        if self.input_noise:
+            noise = torch.stack([torch.randn(self.z.shape[1:], generator=g) for g in self.gens]).to(self.dev)
+            zin = self.z + self.input_noise * noise.contiguous(memory_format=self.fmt)
+        with autocast(self.dev, self.prec):
+            out = self.run(zin).float()
+        per = self.loss(self.forward(out), self.obs)
+        if self.regularizer is not None:
+            per = per + self.regularizer(out)
+        self.opt.zero_grad(set_to_none=True)
         per.sum().backward()
-        opt.step()
-        lrs[it] = opt.param_groups[0]["lr"]
-        if sched is not None:
-            sched.step()
-        losses[it] = per.detach()
-        done = it + 1
-        overhead += track.update(out.detach(), done, done % monitor_every == 0 or done == iterations)
+        self.opt.step()
+        self.lrs[it] = self.opt.param_groups[0]["lr"]
+        if self.sched is not None:
+            self.sched.step()
+        self.losses[it] = per.detach()
+        return out.detach(), per.detach()
+
+    def ends(self, done: int, out: torch.Tensor, per: torch.Tensor, callback, every: int) -> bool:
+        """Record step ``done`` (the candidates, the blind rule) and decide: True ends the fit here
+        (the callback asked to stop, or the rule stopped every problem and may halt)."""
+        monitored = done % self.monitor_every == 0 or done == self.iterations
+        self.overhead += self.track.update(out, done, monitored)
         halt = False
-        if monitor is not None and done % rule.every == 0:
-            halt = bool(monitor.observe(done, out.detach(), per.detach().cpu().numpy()).all()) and rule.halt
-        bar.update(1)
-        if callback is not None and (done % every == 0 or done == iterations):
-            if progress:
-                bar.set_postfix(loss=f"{float(per.detach().sum()):.4g}")
-            t_cb = time.perf_counter()
-            stop = callback({"iteration": done, "loss": losses[:done].cpu().numpy(), "output": track.last,
-                             "lr": lrs[it], **track.curve()})
-            overhead += time.perf_counter() - t_cb
-            if stop:
-                iterations = done
-                break
+        if self.monitor is not None and done % self.rule.every == 0:
+            halt = bool(self.monitor.observe(done, out, per.cpu().numpy()).all()) and self.rule.halt
+        self.bar.update(1)
+        if callback is not None and (done % every == 0 or done == self.iterations):
+            if self._call_back(callback, done, per):
+                self.iterations = done
+                return True
         if halt:
-            if not (done % monitor_every == 0 or done == iterations):
-                overhead += track.update(out.detach(), done, True)  # the oracle sees the final iterate
-            iterations = done
-            break
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - start - overhead  # fitting only: monitoring and callbacks excluded
-    bar.close()
-    candidates = track.candidates()
-    history = {"iteration": np.arange(1, iterations + 1), "loss": losses[:iterations].cpu().numpy(),
-               "lr": lrs[:iterations]}
-    if track.mon_it:
-        history["monitor_iteration"], history["score"] = np.array(track.mon_it), np.array(track.mon_score)
-    if monitor is not None:
-        monitor.finish(iterations, track.last)
-        candidates["auto"] = monitor.output.cpu()
-        history["stat_iteration"], history["stat"] = monitor.history["iteration"], monitor.history["variance"]
-        if monitor.history["floor"] is not None:
-            history["floor"] = monitor.history["floor"]  # (B,): the loss at which the rule stops
-    nets = [modules[0].cpu()] if len(seeds) == 1 else [net.unstack(i, modules[0]).cpu() for i in range(len(seeds))]
-    return FitResult(output=candidates[select], candidates=candidates, selection=select, history=history,
-                     seconds=seconds, seconds_per_iteration=seconds / iterations, device=str(dev),
-                     precision=prec, iterations=iterations, scores=track.final_scores(candidates),
-                     best_iteration=track.best_it if "oracle" in candidates else None,
-                     auto_iteration=None if monitor is None else monitor.iteration.copy(),
-                     stop_iteration=None if monitor is None else monitor.stopped_at.copy(),
-                     stop_reason=None if monitor is None else monitor.reason.copy(), decode=decode, nets=nets)
+            if not monitored:
+                self.overhead += self.track.update(out, done, True)  # the oracle sees the final iterate
+            self.iterations = done
+            return True
+        return False
+
+    def _call_back(self, callback, done: int, per: torch.Tensor) -> bool:
+        """The user's callback (its time is not fitting time); its truthy return stops the fit."""
+        if self.progress:
+            self.bar.set_postfix(loss=f"{float(per.sum()):.4g}")
+        t_cb = time.perf_counter()
+        stop = callback({"iteration": done, "loss": self.losses[:done].cpu().numpy(), "output": self.track.last,
+                         "lr": self.lrs[done - 1], **self.track.curve()})
+        self.overhead += time.perf_counter() - t_cb
+        return bool(stop)
+
+    def result(self, select: str, decode) -> FitResult:
+        """The FitResult of the fit so far (``iterations`` steps): candidates, history, timing, networks."""
+        if self.dev.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - self.start - self.overhead  # fitting only: monitoring and callbacks excluded
+        self.bar.close()
+        n, monitor, track = self.iterations, self.monitor, self.track
+        candidates = track.candidates()
+        history = {"iteration": np.arange(1, n + 1), "loss": self.losses[:n].cpu().numpy(), "lr": self.lrs[:n]}
+        if track.mon_it:
+            history["monitor_iteration"], history["score"] = np.array(track.mon_it), np.array(track.mon_score)
+        if monitor is not None:
+            monitor.finish(n, track.last)
+            candidates["auto"] = monitor.output.cpu()
+            history["stat_iteration"], history["stat"] = monitor.history["iteration"], monitor.history["variance"]
+            if monitor.history["floor"] is not None:
+                history["floor"] = monitor.history["floor"]  # (B,): the loss at which the rule stops
+        if len(self.seeds) == 1:
+            nets = [self.modules[0].cpu()]
+        else:
+            nets = [self.net.unstack(i, self.modules[0]).cpu() for i in range(len(self.seeds))]
+        return FitResult(output=candidates[select], candidates=candidates, selection=select, history=history,
+                         seconds=seconds, seconds_per_iteration=seconds / n, device=str(self.dev),
+                         precision=self.prec, iterations=n, scores=track.final_scores(candidates),
+                         best_iteration=track.best_it if "oracle" in candidates else None,
+                         auto_iteration=None if monitor is None else monitor.iteration.copy(),
+                         stop_iteration=None if monitor is None else monitor.stopped_at.copy(),
+                         stop_reason=None if monitor is None else monitor.reason.copy(), decode=decode, nets=nets)
 
 
 def _setup(prior, observation, seeds, prior_options, dev, fmt, z_std):

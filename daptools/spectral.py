@@ -9,6 +9,8 @@ alone limits the round trip to about 20 dB SNR).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from ._checks import DapError, as_waveform, check_spectrogram
@@ -68,9 +70,14 @@ def to_complex(spec: torch.Tensor) -> torch.Tensor:
     return torch.complex(spec[:, 0].float(), spec[:, 1].float())
 
 
-def magnitude(spec: torch.Tensor) -> torch.Tensor:
-    """Magnitude |S| of a (batch, 2, F, T) spectrogram, shape (batch, F, T)."""
-    return torch.sqrt(spec[:, 0].float() ** 2 + spec[:, 1].float() ** 2)
+def magnitude(spec: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
+    """Magnitude |S| of a (batch, 2, F, T) spectrogram, shape (batch, F, T).
+
+    ``eps`` > 0 gives sqrt(|S|^2 + eps): a finite gradient at 0 (sqrt's derivative is infinite
+    there), for magnitudes inside a loss (the separation losses use 1e-8 or 1e-10).
+    """
+    power = spec[:, 0].float() ** 2 + spec[:, 1].float() ** 2
+    return torch.sqrt(power + eps if eps else power)
 
 
 def to_waveform(spec, length: int, n_fft: int = N_FFT, hop: int = HOP) -> torch.Tensor:
@@ -92,6 +99,11 @@ def to_waveform(spec, length: int, n_fft: int = N_FFT, hop: int = HOP) -> torch.
     wav = torch.istft(to_complex(spec), n_fft, hop_length=hop, window=_window(n_fft, spec.device), center=True,
                       length=int(length))
     return wav[0] if wav.shape[0] == 1 else wav
+
+
+def decoder(length: int, hop: int = HOP) -> Callable:
+    """The waveform decoder a fit uses: prior output (batch, 2, F, T) -> waveforms (batch, samples)."""
+    return lambda out: to_waveform(out, length, hop=hop).reshape(out.shape[0], -1)
 
 
 def white_noise_power(length: int, std: float = 1.0, n_fft: int = N_FFT, hop: int = HOP) -> float:

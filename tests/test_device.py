@@ -7,7 +7,7 @@ import torch
 import daptools as dap
 from daptools import cli
 from daptools.device import auto_batch_size, fit_memory_bytes
-from daptools.tasks import SeparationPrior
+from daptools.separation import SeparationPrior
 
 MIB = 2 ** 20
 CUDA = torch.device("cuda")

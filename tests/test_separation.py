@@ -115,7 +115,7 @@ def test_collapsed_fits_are_restarted_and_the_blind_choice_kept(pair, monkeypatc
         calls.append(1)
         return torch.ones(out.shape[0]) if len(calls) == 1 else real(out)
 
-    monkeypatch.setattr(S, "energy_share", collapsing)
+    monkeypatch.setattr(S.fitting, "energy_share", collapsing)  # the name fit_recipe reads
     r = dap.separate(mixture, prior="plain", iterations=2, progress=False, prior_options=TINY, precision="fp32",
                      recipe={"restarts": 2})
     a = r.attempts[0]
@@ -171,3 +171,25 @@ def test_hpss_baseline_shares_out_the_mixture(pair):
     assert torch.allclose(h + p, mixture, atol=1e-4)
     with pytest.raises(dap.DapError, match="odd"):
         S.hpss(mixture, kernel=4)
+
+
+@pytest.mark.parametrize("method, unets", [("hp", 1), ("dap", 4), ("masks", 3)])
+def test_memory_model_is_what_the_method_fits(pair, method, unets):
+    from daptools.device import fit_memory_bytes
+    _, _, spec = pair
+    shape, opts = tuple(spec.shape[1:]), {"channels": (8, 16, 32)}
+    model = S.memory_model(method, "plain", shape, **opts)
+    fitted = (S.SeparationPrior("plain", **opts) if method == "masks"
+              else S.MaskedSources(spec, S.RECIPES[method], "plain", **opts))
+    assert dap.count_parameters(model) == dap.count_parameters(fitted) and model.in_channels == fitted.in_channels
+    one = fit_memory_bytes(dap.build_prior("plain", **opts), shape)
+    assert unets - 0.5 < fit_memory_bytes(model, shape) / one < unets + 0.5  # U-Nets per problem
+    assert fit_memory_bytes(S.memory_model(None, "plain", shape, **opts), shape) == one  # denoise, inpaint
+    with pytest.raises(dap.DapError, match="unknown method"):
+        S.memory_model("nmf", "plain", shape, **opts)
+
+
+def test_the_top_level_names_the_default_model():
+    assert dap.MaskedSources is S.MaskedSources and dap.RECIPES["hp"] == S.RECIPES[S.DEFAULT_SEPARATION]
+    assert not hasattr(dap, "SeparationPrior") and not hasattr(dap, "split_sources")
+    assert dap.separation.SeparationPrior is S.models.SeparationPrior and callable(dap.separation.split_sources)

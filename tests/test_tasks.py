@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import daptools as dap
-from daptools.tasks import permutation_snr, separation_regularizer
+from daptools.separation import permutation_snr, separation_regularizer
 from conftest import TINY
 
 
@@ -108,7 +108,7 @@ def test_separation_outputs_two_sources_that_sum_to_the_model(speech, piano):
     assert r.output.shape == (1, 5, 512, speech.numel() // 64 + 1)
     m = r.output[:, 4]
     assert float(m.min()) >= 0 and float(m.max()) <= 1
-    e1, e2 = dap.split_sources(r.output)
+    e1, e2 = dap.separation.split_sources(r.output)
     model = r.output[:, 4:5] * r.output[:, 0:2] + (1 - r.output[:, 4:5]) * r.output[:, 2:4]
     assert torch.allclose(e1 + e2, model, atol=1e-5)
     assert r.audio.shape == (2, speech.numel())
@@ -166,7 +166,7 @@ def test_separation_of_a_real_mixture_isolates_one_source():
 
 
 def test_collapsed_separation_is_detected_blindly(speech, piano):
-    from daptools.tasks import COLLAPSE_SHARE, source_shares
+    from daptools.separation import COLLAPSE_SHARE, source_shares
     s1, s2 = dap.to_spectrogram(speech), dap.to_spectrogram(piano)
     half = torch.full_like(s1[:, :1], 0.5)
     both = torch.cat([s1, s2, half], 1)

@@ -10,7 +10,7 @@ torch.set_num_threads(1)
 import daptools as dap
 from daptools import separation as S
 from daptools.experiments import score
-from daptools.tasks import permutation_snr
+from daptools.separation import permutation_snr
 warnings.filterwarnings("ignore")
 out = open(sys.argv[1], "a")
 variants = json.loads(sys.argv[2])          # name -> recipe options (base "hp" or "dap" via "base")
