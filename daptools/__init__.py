@@ -15,8 +15,8 @@ from .audio import load_audio, peak_normalize, resample, save_audio
 from .corruptions import GapMask, add_gaussian_noise, add_noise_at_snr, apply_gaps, mix, random_gaps
 from .device import resolve_device, resolve_precision
 from .fit import FitResult, fit, make_scheduler, mse
-from .presets import PRESETS as RUN_PRESETS, Preset, get_preset
-from .priors import (DESCRIPTIONS, PRESETS, UNetConfig, UNetPrior, build_prior, count_parameters,
+from .presets import RUN_PRESETS, Preset, get_preset
+from .priors import (DESCRIPTIONS, PRESETS, PRIOR_CONFIGS, UNetConfig, UNetPrior, build_prior, count_parameters,
                      prior_names, receptive_field)
 from .spectral import HOP, N_FFT, SAMPLE_RATE, magnitude, to_complex, to_spectrogram, to_waveform
 from . import separation
@@ -42,9 +42,9 @@ __all__ = [
     "DapError", "data", "metrics", "viz", "experiments", "harmonic", "load_audio", "save_audio", "resample", "peak_normalize",
     "to_spectrogram", "to_waveform", "to_complex", "magnitude", "SAMPLE_RATE", "N_FFT", "HOP",
     "build_prior", "prior_names", "count_parameters", "receptive_field", "UNetConfig", "UNetPrior",
-    "PRESETS", "DESCRIPTIONS", "fit", "FitResult", "make_scheduler", "mse", "resolve_device",
+    "PRIOR_CONFIGS", "PRESETS", "DESCRIPTIONS", "fit", "FitResult", "make_scheduler", "mse", "resolve_device",
     "resolve_precision", "denoise", "inpaint", "separate", "separation",
     "MaskedSources", "Recipe", "RECIPES", "estimates", "masks_of",
     "Preset", "get_preset", "RUN_PRESETS",
-    "add_gaussian_noise", "add_noise_at_snr", "random_gaps", "apply_gaps", "mix", "GapMask",
+    "add_gaussian_noise", "add_noise_at_snr", "random_gaps", "apply_gaps", "mix", "GapMask", "restore_file",
 ]

@@ -53,9 +53,8 @@ from .fileio import OVERLOAD
 from .presets import RUN_PRESETS
 from .priors import prior_names
 from .restore import DEFAULT_PRESET, MIN_GAP_MS, OUTPUTS, restore_file
-from .restore import gpu_batch_size as _gpu_batch  # noqa: F401  tests/test_device.py's name for it
 from .spectral import HOPS
-from .tasks import DEFAULT_SEPARATION, SEPARATION_METHODS
+from .separation import DEFAULT_SEPARATION, SEPARATION_METHODS
 
 PASSTHROUGH = {"paper": "daptools.experiments", "bench": "daptools.bench"}
 IO_HELP = ("Reads any file libsndfile reads (WAV, FLAC, OGG, MP3, ...) at any sample rate and channel "

@@ -40,7 +40,8 @@ from .resume import WorkFolder, default_path, file_sha256
 from .segments import align_sources, plan_segments
 from .spectral import N_FFT, N_FREQ, SAMPLE_RATE, n_frames
 from .stopping import Stopping
-from .tasks import DEFAULT_SEPARATION, SeparationPrior, denoise, inpaint, separate
+from .separation import DEFAULT_SEPARATION, memory_model
+from .tasks import denoise, inpaint, separate
 
 OUTPUTS = {"denoise": 1, "inpaint": 1, "separate": 2}  # the commands and how many files each writes
 # Each command's default preset, from measurement: denoising is fastest to a good result with the fast
@@ -331,8 +332,9 @@ def gpu_batch_size(run, device: torch.device) -> int:
     """
     size, _ = _segment_sizes(run)
     opts = {"channels": run.channels} if run.channels else get_preset(run.preset).prior_options()
-    net = SeparationPrior(run.prior, **opts) if run.command == "separate" else build_prior(run.prior, **opts)
-    return auto_batch_size(device, fit_memory_bytes(net, (2, N_FREQ, n_frames(size, _hop(run)))))
+    shape = (2, N_FREQ, n_frames(size, _hop(run)))
+    method = (run.method or DEFAULT_SEPARATION) if run.command == "separate" else None
+    return auto_batch_size(device, fit_memory_bytes(memory_model(method, run.prior, shape, **opts), shape))
 
 
 def _hop(run) -> int:

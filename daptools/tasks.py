@@ -16,7 +16,7 @@ from ._checks import DapError, as_waveform
 from .corruptions import GapMask, estimate_noise_std
 from .ensemble import Ensemble
 from .fit import FitResult, fit
-from .separation import DEFAULT_SEPARATION, SEPARATION_METHODS, SeparationPrior  # noqa: F401 (cli, experiments)
+from .separation import DEFAULT_SEPARATION, SEPARATION_METHODS
 from .spectral import HOP, check_hop, decoder, to_spectrogram, white_noise_power
 from .stopping import Stopping
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import daptools as dap
-from daptools import cli
+from daptools import restore
 from daptools.device import auto_batch_size, fit_memory_bytes
-from daptools.separation import SeparationPrior
+from daptools.separation import SeparationPrior, memory_model
 
 MIB = 2 ** 20
 CUDA = torch.device("cuda")
@@ -69,11 +69,18 @@ def test_estimate_grows_with_the_problem():
 
 def test_command_line_batches_segments_by_free_memory(monkeypatch):
     fake_memory(monkeypatch, free_mib=1000, total_mib=1000)
-    args = argparse.Namespace(segment=1.0, overlap=0.25, channels=(8, 16, 32), preset="lab", prior="plain",
-                              command="denoise", hop=None)  # the lab preset's hop, 64: 251 frames for 1 s
+    run = argparse.Namespace(segment=1.0, overlap=0.25, channels=(8, 16, 32), preset="lab", prior="plain",
+                             command="denoise", hop=None, method=None)  # the lab preset's hop, 64: 251 frames for 1 s
     per_fit = fit_memory_bytes(dap.build_prior("plain", channels=(8, 16, 32)), (2, 512, 251))
     expected = int((900 * MIB) // per_fit)
     assert 1 < expected < 64
-    assert cli._gpu_batch(args, CUDA) == expected
-    args.command = "separate"  # three U-Nets per segment: about a third as many
-    assert cli._gpu_batch(args, CUDA) in range(expected // 3 - 1, expected // 3 + 2)
+    assert restore.gpu_batch_size(run, CUDA) == expected
+    # separation counts the networks its method fits: hp one mask prior (about a denoising fit),
+    # masks three U-Nets (about a third as many segments)
+    run.command = "separate"
+    hp = restore.gpu_batch_size(run, CUDA)
+    assert hp == int((900 * MIB) // fit_memory_bytes(memory_model("hp", "plain", (2, 512, 251), channels=(8, 16, 32)),
+                                                        (2, 512, 251)))
+    assert expected // 2 < hp <= expected
+    run.method = "masks"
+    assert restore.gpu_batch_size(run, CUDA) in range(expected // 3 - 1, expected // 3 + 2)

@@ -28,7 +28,7 @@ def test_same_seed_same_result_different_seed_different(problem):
 @pytest.mark.numeric
 def test_batch_fits_independent_problems_like_one_at_a_time(problem):
     # pinned to fp32: an equality of two computations. In bf16 the batched (vmap) and single paths
-    # round differently (8e-5 against outputs of 1e-2 measured on an avx512_bf16 CPU, issue 12).
+    # round differently (8e-5 against outputs of 1e-2 measured on an avx512_bf16 CPU).
     clean, noisy, spec = problem
     other = dap.to_spectrogram(dap.add_gaussian_noise(clean, 0.3, seed=5))
     both = dap.fit("exp", torch.cat([spec, other]), iterations=3, seed=[0, 7], progress=False, prior_options=TINY,

@@ -281,7 +281,7 @@ def check_06(rec):
     assert rec["hand_block_parameters"] == rec["package_block_parameters"]
     assert rec["hand_vs_package_block_max_abs_diff"] < 1e-4  # the package runs dilated convs another way on CPU
     # the built network uses its configuration's schedule, block by block (start, down, bottleneck, up, up)
-    assert rec["block_dilations"] == [list(d) for d in dap.PRESETS["exp_dense"].dilations], \
+    assert rec["block_dilations"] == [list(d) for d in dap.PRIOR_CONFIGS["exp_dense"].dilations], \
         "exp_dense's blocks do not use the configured dilations (see UNetPrior's up blocks in daptools/priors.py)"
     assert set(rec["ablation"]) == {"plain", "dilated", "exp", "exp_dense"}
     for name, row in rec["ablation"].items():

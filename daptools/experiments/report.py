@@ -16,7 +16,7 @@ import numpy as np
 
 from ..priors import DESCRIPTIONS
 from ..spectral import HOP
-from ..tasks import DEFAULT_SEPARATION
+from ..separation import DEFAULT_SEPARATION
 from .ledger import read_rows
 from .tables import METRICS, PAPER_COLUMNS, TABLES
 

@@ -23,9 +23,9 @@ import torch
 from .._checks import DapError
 from ..device import auto_batch_size, fit_memory_bytes, resolve_device
 from ..executors import Job, make_executor
-from ..priors import build_prior
 from ..spectral import to_spectrogram
-from ..tasks import SeparationPrior, denoise, inpaint, separate
+from ..separation import DEFAULT_SEPARATION, memory_model
+from ..tasks import denoise, inpaint, separate
 from .problems import problems, score, score_input
 from .ledger import drop_torn_line, read_rows
 from .report import summarize
@@ -174,15 +174,10 @@ def placement(cfg: RunConfig, shapes: dict) -> tuple[str, dict]:
             if cfg.batch or task == "inpaint" or device.type == "cpu":
                 batches[prior, ds] = cfg.batch or 1
                 continue
-            net = _fitted_networks(task, prior, cfg.extra["prior_options"])
+            method = (cfg.extra.get("method") or DEFAULT_SEPARATION) if task == "separate" else None
+            net = memory_model(method, prior, shape, **cfg.extra["prior_options"])
             batches[prior, ds] = auto_batch_size(device, fit_memory_bytes(net, shape))
     return str(device), batches
-
-
-def _fitted_networks(task: str, prior: str, options: dict) -> torch.nn.Module:
-    """The networks one problem of ``task`` fits, for its memory estimate: one prior, or for a
-    separation the :class:`~daptools.tasks.SeparationPrior` (three U-Nets)."""
-    return SeparationPrior(prior, **options) if task == "separate" else build_prior(prior, **options)
 
 
 def plan_jobs(cfg: RunConfig, probs: list[dict], done: set, device: str, batches: dict,
