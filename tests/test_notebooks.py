@@ -214,8 +214,9 @@ def check_04(rec):
         assert abs(rec["fit_scores"][name] - rec[f"{name}_snr_db"]) < 1e-4, name
     assert rec["auto_iteration"] <= rec["stop_iteration"] == rec["fitted_iterations"] <= rec["iterations"]
     assert rec["stop_reason"] in ("floor", "budget")  # denoising has a floor: the plateau never stops it
-    # a real denoising check at the smoke settings (lr 0.01, noise std 0.2, 100 steps): the blind output
-    # beats the noisy input and silence (0 dB); the margin was 1.6 dB when the settings were chosen
+    # a real denoising check at the smoke settings (widths 16/32/64, lr 0.003, noise std 0.2, 100 steps): the
+    # blind output beats the noisy input and silence (0 dB); the margin was +2.9 to +4.6 dB over seeds 0-4 in
+    # both bf16 and fp32 on an avx512_bf16 Intel CPU (the earlier 8/16/32 at lr 0.01 swung from -2 to +4 dB)
     assert rec["output_snr_db"] > rec["noisy_snr_db"] + 0.5, (rec["output_snr_db"], rec["noisy_snr_db"])
     assert rec["output_snr_db"] > 1.0
     curve = rec["snr_curve"]
@@ -367,7 +368,9 @@ def check_08(rec):
 
 def check_09(rec):
     assert rec["sources_sum_max_abs_diff"] < 1e-6
-    assert rec["hand_vs_package_max_abs_diff"] < 1e-6  # the hand-written model is the package's
+    # the hand-written model is the package's: equal up to float32 rounding of outputs as large as the scale
+    # (3.8e-6 at a scale of ~6e1 on an avx512_bf16 Intel CPU, 0 on an AVX2 AMD one)
+    assert rec["hand_vs_package_max_abs_diff"] < 1e-6 * max(1.0, rec["hand_vs_package_scale"])
     demo = rec["regulariser_demo"]
     assert max(d["mixture error"] for d in demo.values()) < 1e-5  # every split reproduces the mixture
     first, second = demo["all in the sustained estimate"], demo["all in the percussive estimate"]
@@ -385,7 +388,10 @@ def check_09(rec):
         assert live["fit_scores"]["oracle"] >= live["fit_scores"]["last"] - 1e-9
         assert 1 <= live["oracle_iteration"] <= live["iterations"] <= rec["iterations"]
         assert 0 <= live["mask"]["min"] <= live["mask"]["max"] <= 1
-        assert live["mask"]["sum_max_abs_diff"] < 1e-5  # the masks m and 1 - m share every bin out
+        # the masks m and 1 - m share every bin out, up to the rounding of the fit's precision (bf16 keeps
+        # 8 bits: 1 - m rounds by up to 2^-9, measured 2^-9 on an avx512_bf16 CPU; fp32 within 1e-5)
+        rounding = 2 ** -8 if live["precision"] == "bf16" else 1e-5
+        assert live["mask"]["sum_max_abs_diff"] < rounding, live["precision"]
         assert live["fits"] >= 1 and isinstance(live["both_beat_mixture"], bool)
     _table_rows(rec["table_run"])
     assert rec["table_run"]["rows"], "the smoke run exercises the table runner"
