@@ -124,11 +124,14 @@ class FitResult:
         stop_iteration (ndarray | None): per problem, the iteration at which the blind rule
             stopped it (the budget when it never stopped).
         stop_reason (ndarray | None): per problem, why: "floor" (the loss reached the noise floor
-            the task estimated), "plateau" (the output stopped changing) or "budget".
+            the task estimated), "loss plateau" (its loss stopped falling above that floor),
+            "held-out" (the error on data the task held out of the loss passed
+            its minimum), "plateau" (the output stopped changing) or "budget".
         history (dict[str, ndarray]): "loss" (iterations, B), "lr" (iterations,),
             "iteration" (iterations,); with a reference "monitor_iteration" (M,), "score" (M, B);
-            with the blind rule "stat_iteration" (S,), "stat" (S, B): its windowed variance (for
-            problems without a floor), and "floor" (B,): the loss at which it stops (with one).
+            with the blind rule "stat_iteration" (S,), "stat" (S, B): the held-out error (with
+            ``validation``) or else its windowed variance (for problems without a floor), and
+            "floor" (B,): the loss at which it stops (with one).
         seconds (float), seconds_per_iteration (float): fitting time, without the time spent
             monitoring against the reference or in the callback; device (str), precision (str).
         audio (Tensor | None): ``decode(output)``: the restored waveform(s).
@@ -211,7 +214,7 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
         regularizer: Callable | None = None, iterations: int = 2000, lr: float = 1e-3,
         schedule=None, seed=0, device="auto", precision: str = "auto", reference=None,
         decode: Callable | None = None, score: Callable | None = None, select: str = "auto",
-        stopping=None, statistic: Callable | None = None,
+        stopping=None, statistic: Callable | None = None, validation: Callable | None = None,
         ema: float | None = None, input_noise: float = 0.0, z_std: float = 1.0,
         monitor_every: int = 10, callback: Callable | None = None, every: int = 50,
         progress: bool = True, prior_options: dict | None = None, channels_last: bool = False,
@@ -249,6 +252,9 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
             "last" and "oracle" cover the whole budget (for studies).
         statistic (callable): what the rule watches, ``statistic(output) -> (B, ...)``
             (default the output itself; a task hands its own, e.g. the gaps of an inpainting).
+        validation (callable): the error of the output on data the task held out of its loss,
+            ``validation(output) -> (B,)``; the rule then stops each problem at its minimum
+            (:mod:`daptools.stopping`; inpainting hands one).
         ema (float | None): EMA factor (e.g. 0.99); default 0.99 when select="ema".
         input_noise (float): std of fresh noise added to z each step (Deep Image Prior; 0 = off).
         z_std (float): std of z (default 1, standard normal as in the authors' code).
@@ -266,8 +272,8 @@ def fit(prior, observation: torch.Tensor, forward: Callable | None = None, loss:
     ema, rule = _check_inputs(observation, iterations, select, reference, decode, ema, stopping)
     loop = _Loop(prior, observation, int(iterations), forward=forward, loss=loss, regularizer=regularizer, lr=lr,
                  schedule=schedule, seed=seed, device=device, precision=precision, reference=reference,
-                 decode=decode, score=score, rule=rule, statistic=statistic, ema=ema, input_noise=input_noise,
-                 z_std=z_std, monitor_every=monitor_every, progress=progress, prior_options=prior_options,
+                 decode=decode, score=score, rule=rule, statistic=statistic, validation=validation, ema=ema,
+                 input_noise=input_noise, z_std=z_std, monitor_every=monitor_every, progress=progress, prior_options=prior_options,
                  channels_last=channels_last, compile=compile)
     for it in range(loop.iterations):
         out, per = loop.step(it)
@@ -301,8 +307,8 @@ class _Loop:
     to go on (:meth:`ends`) and the result (:meth:`result`); :func:`fit` explains the arguments."""
 
     def __init__(self, prior, observation, iterations, *, forward, loss, regularizer, lr, schedule, seed, device,
-                 precision, reference, decode, score, rule, statistic, ema, input_noise, z_std, monitor_every,
-                 progress, prior_options, channels_last, compile):
+                 precision, reference, decode, score, rule, statistic, validation, ema, input_noise, z_std,
+                 monitor_every, progress, prior_options, channels_last, compile):
         self.iterations = iterations
         self.dev = resolve_device(device)
         self.prec = resolve_precision(precision, self.dev)
@@ -320,7 +326,7 @@ class _Loop:
         self.obs = observation.to(self.dev).float()
         self.track = _Tracker(len(self.seeds), ema, reference, decode, score or _snr_score, self.dev)
         self.rule = rule
-        self.monitor = None if rule is None else Monitor(rule, len(self.seeds), statistic)
+        self.monitor = None if rule is None else Monitor(rule, len(self.seeds), statistic, validation)
         self.losses = torch.zeros(iterations, len(self.seeds), device=self.dev)
         self.lrs = np.zeros(iterations)
         self.bar = tqdm(total=iterations, disable=not progress,

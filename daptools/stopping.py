@@ -11,9 +11,19 @@ docs/stopping.md:
   noise hands the rule that level (``Stopping.floor``, per problem): denoising estimates the
   noise power of the observation. Once the loss falls to ``floor_factor`` times the floor,
   the output explains the observation down to its noise: from here on, the fit reproduces
-  the noise. The problem stops, and the iterate of that moment is its result.
-* **A plateau of the output (ES-WMV, Wang et al., arXiv 2112.06074)**, for tasks without a
-  floor (inpainting, separation). Every ``every`` iterations the watched statistic of the
+  the noise. The problem stops, and the iterate of that moment is its result. A problem whose
+  loss stops falling before it reaches the floor has fitted all it will fit (the noise is
+  coloured, so the white-noise floor under-counts it, or the network is too small to explain
+  the recording down to its noise): once the mean loss of the last ``loss_window`` iterations is
+  less than ``loss_tolerance`` (relative) below that of the window before, it stops there too.
+* **The error on held-out data (self-validation)**, for a task that hides part of what it
+  observes from the loss and hands the rule ``validation(output) -> (B,)``, the error of the
+  output on that part (inpainting hides frames it observes, as if they were gaps). For noise
+  independent of the signal that error is the true error plus a constant, so its minimum is the
+  best iterate without any noise model: the candidate is the iterate at the smallest error so
+  far, and the problem stops once ``holdout_patience`` iterations pass without a new minimum.
+* **A plateau of the output (ES-WMV, Wang et al., arXiv 2112.06074)**, for tasks with neither a
+  floor nor held-out data. Every ``every`` iterations the watched statistic of the
   output (the output itself, or what a task hands in: the gaps of an inpainting problem, the
   estimates of a separation) enters a window of the last ``window`` iterations. The variance
   over the window, relative to its energy, falls while the fit settles; the candidate is the
@@ -54,6 +64,11 @@ class Stopping:
         floor (float | tuple | None): per problem (or one for all), the loss below which the
             fit reproduces noise; set by the task (None: no floor, only the plateau).
         floor_factor (float): stop when the loss is at most ``floor_factor * floor``.
+        loss_window (int): with a floor, the window of the loss-plateau test (None: no such test).
+        loss_tolerance (float): with a floor, the relative fall of the mean loss from one window to
+            the next below which a problem that has not reached its floor stops.
+        holdout_patience (int): with held-out data, iterations without a new minimum of its error
+            before a problem stops.
         halt (bool): end the fit once every problem has stopped (default). False keeps fitting
             to the budget with each choice frozen where the rule stopped, so that the last
             iterate and the oracle cover the whole budget (for studies).
@@ -65,6 +80,9 @@ class Stopping:
     average: bool = False
     floor: float | tuple | None = None
     floor_factor: float = 1.0
+    loss_window: int | None = None
+    loss_tolerance: float = 0.1
+    holdout_patience: int = 100
     halt: bool = True
 
     def __post_init__(self):
@@ -75,6 +93,11 @@ class Stopping:
             raise DapError(f"stopping: patience ({self.patience}) must be at least every ({self.every}) iterations")
         if self.min_iterations < 0:
             raise DapError(f"stopping: min_iterations must be >= 0, got {self.min_iterations}")
+        if self.loss_window is not None and (self.loss_window < self.every or self.loss_window % self.every):
+            raise DapError(f"stopping: loss_window ({self.loss_window}) must be a multiple of every ({self.every})")
+        if self.holdout_patience < self.every:
+            raise DapError(f"stopping: holdout_patience ({self.holdout_patience}) must be at least every "
+                           f"({self.every}) iterations")
         if self.floor_factor <= 0:
             raise DapError(f"stopping: floor_factor must be positive, got {self.floor_factor}")
 
@@ -118,13 +141,14 @@ class Monitor:
     Call :meth:`observe` every ``rule.every`` iterations with the output and the per-problem
     loss; it returns which problems have stopped. Afterwards (:meth:`finish`), ``output`` holds
     each problem's chosen iterate, ``iteration`` where it was chosen, ``stopped_at`` where
-    the problem stopped, ``reason`` why ("floor", "plateau" or "budget"), and ``history``
-    the relative variance over time.
+    the problem stopped, ``reason`` why ("floor", "loss plateau", "held-out", "plateau" or "budget"), and
+    ``history`` what the rule tracked over time (the relative variance, or the held-out error).
     """
 
-    def __init__(self, rule: Stopping, batch: int, statistic: Callable | None = None):
+    def __init__(self, rule: Stopping, batch: int, statistic: Callable | None = None,
+                 validation: Callable | None = None):
         self.rule, self.batch = rule, batch
-        self.statistic = statistic
+        self.statistic, self.validation = statistic, validation
         self.floor = rule.floors(batch)
         size = max(2, rule.window // rule.every)
         self.recent: deque = deque(maxlen=size)     # watched statistics
@@ -138,25 +162,56 @@ class Monitor:
         self.output = None
         self.history_iteration: list = []
         self.history_variance: list = []
+        # with a floor: the losses observed over the last two loss windows (the loss-plateau test)
+        self.losses: deque = deque(maxlen=2 * (rule.loss_window or rule.every) // rule.every)
 
     def observe(self, iteration: int, out: torch.Tensor, loss=None) -> np.ndarray:
         """Record the output (and per-problem loss) of ``iteration``; returns the stopped flags."""
         out = out.detach()
-        if self.floor is None:  # only the plateau needs the window
+        if self.floor is None and self.validation is None:  # only the plateau needs the window
             with torch.no_grad():
                 stat = (out if self.statistic is None else self.statistic(out)).float().reshape(self.batch, -1)
             self.recent.append(stat)
             self.outputs.append(out)
         live = ~self.stopped
         if self.floor is not None and loss is not None:
-            hit = live & (np.asarray(loss, dtype=float).reshape(-1) <= self.rule.floor_factor * self.floor)
+            loss = np.asarray(loss, dtype=float).reshape(-1)
+            hit = live & (loss <= self.rule.floor_factor * self.floor)
             if hit.any():
                 self._choose(hit, out, iteration, iteration)
                 self._stop(hit, iteration, "floor")
                 live &= ~hit
-        if self.floor is None and len(self.recent) == self.recent.maxlen:
+            self._loss_plateau(iteration, out, loss, live)
+        if self.floor is None and self.validation is not None:
+            self._heldout(iteration, out, live)
+        elif self.floor is None and len(self.recent) == self.recent.maxlen:
             self._plateau(iteration, out, live)
         return self.stopped
+
+    def _loss_plateau(self, iteration: int, out: torch.Tensor, loss: np.ndarray, live: np.ndarray) -> None:
+        if self.rule.loss_window is None:
+            return
+        self.losses.append(loss)
+        if len(self.losses) < self.losses.maxlen or iteration < self.rule.min_iterations:
+            return
+        half = self.losses.maxlen // 2
+        before, recent = np.mean(list(self.losses)[:half], 0), np.mean(list(self.losses)[half:], 0)
+        flat = live & (before - recent < self.rule.loss_tolerance * before)
+        if flat.any():
+            self._choose(flat, out, iteration, iteration)
+            self._stop(flat, iteration, "loss plateau")
+
+    def _heldout(self, iteration: int, out: torch.Tensor, live: np.ndarray) -> None:
+        with torch.no_grad():
+            err = np.asarray(self.validation(out).float().cpu(), dtype=float).reshape(self.batch)
+        self.history_iteration.append(iteration)
+        self.history_variance.append(err)
+        better = live & (err < self.best)
+        if better.any():
+            self._choose(better, out, iteration, iteration)
+            self.best[better] = err[better]
+        if iteration >= self.rule.min_iterations:
+            self._stop(live & (iteration - self.last_gain >= self.rule.holdout_patience), iteration, "held-out")
 
     def _plateau(self, iteration: int, out: torch.Tensor, live: np.ndarray) -> None:
         with torch.no_grad():

@@ -13,12 +13,14 @@ import torch
 
 from . import separation
 from ._checks import DapError, as_waveform
-from .corruptions import GapMask, estimate_noise_std
+from .corruptions import GapMask, estimate_noise_std, holdout_frames
 from .ensemble import Ensemble
 from .fit import FitResult, fit
 from .separation import DEFAULT_SEPARATION, SEPARATION_METHODS
 from .spectral import HOP, check_hop, decoder, to_spectrogram, white_noise_power
 from .stopping import Stopping
+
+HOLDOUT_SECONDS = None  # inpainting's held-out blocks: off until measured (studies/stopping/inpaint_rules.py)
 
 
 def _clips(wav) -> torch.Tensor:
@@ -64,7 +66,7 @@ def denoise(noisy, prior="exp_dense", iterations: int = 2000, seed=0, reference=
 
 def inpaint(observation, mask: GapMask | torch.Tensor, prior="exp_dense", iterations: int = 2000, seed=0,
             reference=None, keep_observed: bool = True, hop: int = HOP, seeds: int | None = None,
-            combine: str = "spectrogram", **fit_options) -> FitResult:
+            combine: str = "spectrogram", holdout: float | None = HOLDOUT_SECONDS, **fit_options) -> FitResult:
     """Fill known gaps: the loss sees only observed spectrogram frames (Sec. 4.2).
 
     Args:
@@ -76,6 +78,11 @@ def inpaint(observation, mask: GapMask | torch.Tensor, prior="exp_dense", iterat
             (1, 1, F, T) with 1 = observed.
         keep_observed (bool): the result keeps the observed spectrogram frames and takes only
             the missing ones from the prior (default True); False returns the raw prior output.
+        holdout (float | None): with the blind rule (``select="auto"``), blocks of this many seconds
+            of observed frames (about a tenth of them, :func:`daptools.corruptions.holdout_frames`)
+            are hidden from the loss, and the fit stops where its error on them is smallest; the
+            result keeps them as observed. None or 0: no hold-out (the rule watches the gaps'
+            plateau instead).
         Other arguments as in :func:`denoise` (``seeds``, ``combine``: an ensemble).
 
     Returns:
@@ -95,11 +102,26 @@ def inpaint(observation, mask: GapMask | torch.Tensor, prior="exp_dense", iterat
     obs_k, m_k = ens.repeat(obs), m if m.shape[0] == 1 else ens.repeat(m)  # one mask broadcasts over members
     # the blind stopping rule watches the content of the gaps: the rest is the observation
     fit_options.setdefault("statistic", lambda out: out * (1 - m_k.to(out.device)))
-    result = fit(prior, obs_k, forward=lambda out: out * m_k.to(out.device), iterations=iterations,
+    fit_k = m_k  # what the loss sees: the observed frames less any held out
+    rule_runs = fit_options.get("select", "auto") == "auto" or fit_options.get("stopping") is not None
+    if holdout and rule_runs and "validation" not in fit_options:
+        held = holdout_frames(m_k, seconds=holdout, hop=hop, seed=seed if isinstance(seed, int) else 0)
+        if held.sum() > 0:
+            fit_k = m_k * (1 - held)
+            fit_options["validation"] = _heldout_error(ens.repeat(spec), held)
+    result = fit(prior, obs_k * fit_k, forward=lambda out: out * fit_k.to(out.device), iterations=iterations,
                  seed=ens.seeds(clip.shape[0]), reference=ens.repeat_reference(reference, clip.shape[0]),
                  decode=_gap_decoder(obs_k, m_k, clip.shape[-1], hop, keep_observed), **fit_options)
     return ens.combine(result, reference, decode=_gap_decoder(obs, m, clip.shape[-1], hop, keep_observed),
                        score=fit_options.get("score"))
+
+
+def _heldout_error(spec: torch.Tensor, held: torch.Tensor) -> Callable:
+    """Per problem, the mean squared error of the output on the held-out frames of ``spec``."""
+    def error(out):
+        h = held.to(out.device).expand_as(out)
+        return ((out - spec.to(out.device)).pow(2) * h).flatten(1).sum(1) / h.flatten(1).sum(1)
+    return error
 
 
 def _gap_decoder(obs: torch.Tensor, m: torch.Tensor, length: int, hop: int, keep_observed: bool) -> Callable:

@@ -124,3 +124,46 @@ def test_noise_floor_of_denoising_matches_the_noise(speech):
     assert est == pytest.approx(0.1, rel=0.08)
     assert dap.corruptions.estimate_noise_std(noise) == pytest.approx(0.1, rel=0.05)
     assert np.isfinite(est)
+
+
+def test_loss_plateau_stops_a_fit_that_cannot_reach_its_floor(synthetic):
+    # c = 0: the output converges onto the clean part and the loss settles at the noise's own power; a floor
+    # at half of that (as a white-noise estimate under-counts coloured noise) is never reached
+    floor = 0.5 * float(synthetic[2].pow(2).mean())
+    r = _fit(synthetic, 0.0, {"floor": floor, "min_iterations": 50, "loss_window": 50, "loss_tolerance": 0.1})
+    assert r.stop_reason[0] == "loss plateau" and r.iterations == r.stop_iteration[0] < 600
+    assert r.history["loss"][-1, 0] > floor
+    assert r.scores["auto"][0] > 20  # converged onto the clean clip when it stopped
+    off = _fit(synthetic, 0.0, {"floor": floor, "min_iterations": 50, "loss_window": None})
+    assert off.stop_reason[0] == "budget" and off.iterations == 600  # without the test: the whole budget
+
+
+def test_held_out_error_stops_at_its_minimum(synthetic):
+    # the validation error is the true error of the output (a held-out copy of the clean part would give it
+    # plus a constant): the overfitting fit peaks and the rule must keep the iterate at its minimum
+    clean, X, N = synthetic
+    err = lambda out: (out - X.to(out.device)).pow(2).flatten(1).mean(1) + 1.0  # noqa: E731
+    decode = lambda out: dap.to_waveform(out, clean.numel()).reshape(out.shape[0], -1)  # noqa: E731
+    r = dap.fit(TwoSpeeds(X, N, 0.1), X + N, iterations=600, lr=0.02, reference=clean, decode=decode, monitor_every=5,
+                stopping={"min_iterations": 20, "holdout_patience": 50}, validation=err, progress=False,
+                precision="fp32")
+    assert r.stop_reason[0] == "held-out" and r.iterations < 600
+    stat = r.history["stat"][:, 0]
+    assert r.auto_iteration[0] == r.history["stat_iteration"][int(np.argmin(stat))]
+    assert r.stop_iteration[0] - r.auto_iteration[0] >= 50
+    assert r.scores["auto"][0] >= r.scores["oracle"][0] - 0.5  # the true error's minimum is the peak
+
+
+def test_holdout_frames_avoid_the_gaps_and_the_edges():
+    from daptools.corruptions import holdout_frames
+    mask = dap.random_gaps(16000, n_gaps=2, seed=1).spectrogram()   # 1 s, two gaps of 0.1-0.25 s
+    held = holdout_frames(mask, seconds=0.05, share=0.1, guard=8, seed=0)
+    assert held.shape == mask.shape and torch.equal(held, holdout_frames(mask, seconds=0.05, share=0.1, guard=8, seed=0))
+    h, m = held.flatten(), mask.flatten()
+    assert h.sum() > 0 and not (h * (1 - m)).any()                        # only observed frames are hidden
+    near = torch.nn.functional.max_pool1d((1 - m)[None, None], 17, 1, 8).flatten()  # within 8 frames of a gap
+    assert not (h * near).any() and not h[:8].any() and not h[-8:].any()
+    assert abs(float(h.sum()) - 0.1 * float(m.sum())) <= 13                 # about a tenth, in 13-frame blocks
+    with pytest.raises(dap.DapError, match="holdout"):
+        holdout_frames(mask, seconds=0.0)
+    assert holdout_frames(torch.ones(1, 1, 1, 10), seconds=0.05).sum() == 0  # no room: nothing hidden

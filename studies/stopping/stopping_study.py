@@ -46,12 +46,14 @@ def run(args, category: str, index: int, out: Path) -> None:
         its.append(info["iteration"])
         snaps.append(info["output"].detach().cpu().to(torch.float16))
 
-    opts = dict(iterations=args.iterations, lr=args.lr, schedule=args.schedule, seed=args.seed, precision="fp32",
+    opts = dict(iterations=args.iterations, lr=args.lr, schedule=args.schedule, seed=args.seed, precision=args.precision,
                 prior_options={"channels": args.channels}, callback=keep, every=args.every, progress=False,
                 hop=args.hop, input_noise=args.input_noise, select="last")
     t = time.perf_counter()
     if args.task == "inpaint":
-        res = dap.inpaint(p["solver_input"], p["mask"], prior=args.prior, **opts)
+        # with --holdout the rule runs (never halting) to record its held-out error; select stays "last"
+        extra = dict(holdout=args.holdout, stopping={"halt": False}) if args.holdout else dict(holdout=None)
+        res = dap.inpaint(p["solver_input"], p["mask"], prior=args.prior, **opts, **extra)
         mask = p["mask"].spectrogram(args.hop).numpy()
     else:
         res = dap.denoise(p["observation"], prior=args.prior, **opts)
@@ -61,9 +63,11 @@ def run(args, category: str, index: int, out: Path) -> None:
         out / name, snaps=torch.stack(snaps)[:, 0].numpy(), iterations=np.array(its),
         loss=res.history["loss"][:, 0], reference=p["reference"].numpy(), observation=p["observation"].numpy(),
         solver_input=p.get("solver_input", p["observation"]).numpy(), mask=mask if mask is not None else np.zeros(0),
+        stat=res.history.get("stat", np.zeros((0, 1)))[:, 0], stat_iteration=res.history.get("stat_iteration", np.zeros(0)),
         meta=json.dumps({"task": args.task, "clip": p["key"], "prior": args.prior, "channels": args.channels,
                          "lr": args.lr, "schedule": args.schedule, "hop": args.hop, "duration": args.duration,
-                         "seed": args.seed, "input_noise": args.input_noise,
+                         "seed": args.seed, "input_noise": args.input_noise, "precision": res.precision,
+                         "holdout": args.holdout,
                          "seconds_per_iteration": res.seconds_per_iteration, "wall": wall,
                          "threads": torch.get_num_threads(), "input_snr_db": p.get("input_snr_db"),
                          "noise": p.get("noise")}))
@@ -87,6 +91,9 @@ def main(argv=None):
     ap.add_argument("--every", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--precision", default="fp32", help="fp32 (default), bf16 or auto")
+    ap.add_argument("--holdout", type=float, default=0.0,
+                    help="inpaint: seconds per held-out block (0: none); records the held-out error")
     args = ap.parse_args(argv)
     args.channels = tuple(int(c) for c in args.channels.split(","))
     if args.threads:
