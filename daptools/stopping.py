@@ -11,11 +11,14 @@ docs/stopping.md:
   noise hands the rule that level (``Stopping.floor``, per problem): denoising estimates the
   noise power of the observation. Once the loss falls to ``floor_factor`` times the floor,
   the output explains the observation down to its noise: from here on, the fit reproduces
-  the noise. The problem stops, and the iterate of that moment is its result. A problem whose
-  loss stops falling before it reaches the floor has fitted all it will fit (the noise is
-  coloured, so the white-noise floor under-counts it, or the network is too small to explain
-  the recording down to its noise): once the mean loss of the last ``loss_window`` iterations is
-  less than ``loss_tolerance`` (relative) below that of the window before, it stops there too.
+  the noise. The problem stops, and the iterate of that moment is its result.
+* **A plateau of the loss**, for a task that hands ``loss_plateau=True`` (denoising,
+  inpainting): once the mean loss of the last ``loss_window`` iterations is less than
+  ``loss_tolerance`` (relative) below that of the window before, the fit has fitted what it
+  will fit quickly, and what it fits from then on (slowly) is mostly noise, or detail that
+  barely changes the result: it stops with its current iterate. For denoising this catches
+  the fits that never reach their floor (coloured noise, which the white-noise floor
+  under-counts; a network too small to explain the recording down to its noise).
 * **The error on held-out data (self-validation)**, for a task that hides part of what it
   observes from the loss and hands the rule ``validation(output) -> (B,)``, the error of the
   output on that part (inpainting hides frames it observes, as if they were gaps). For noise
@@ -64,9 +67,11 @@ class Stopping:
         floor (float | tuple | None): per problem (or one for all), the loss below which the
             fit reproduces noise; set by the task (None: no floor, only the plateau).
         floor_factor (float): stop when the loss is at most ``floor_factor * floor``.
-        loss_window (int): with a floor, the window of the loss-plateau test (None: no such test).
-        loss_tolerance (float): with a floor, the relative fall of the mean loss from one window to
-            the next below which a problem that has not reached its floor stops.
+        loss_plateau (bool | None): run the loss-plateau test; None: as the task says (denoising
+            and inpainting turn it on, see :meth:`for_task`), False: never.
+        loss_window (int): the window of the loss-plateau test, in iterations.
+        loss_tolerance (float): the relative fall of the mean loss from one window to the next
+            below which a problem stops.
         holdout_patience (int): with held-out data, iterations without a new minimum of its error
             before a problem stops.
         halt (bool): end the fit once every problem has stopped (default). False keeps fitting
@@ -80,7 +85,8 @@ class Stopping:
     average: bool = False
     floor: float | tuple | None = None
     floor_factor: float = 1.0
-    loss_window: int | None = None
+    loss_plateau: bool | None = None
+    loss_window: int = 50
     loss_tolerance: float = 0.1
     holdout_patience: int = 100
     halt: bool = True
@@ -93,7 +99,7 @@ class Stopping:
             raise DapError(f"stopping: patience ({self.patience}) must be at least every ({self.every}) iterations")
         if self.min_iterations < 0:
             raise DapError(f"stopping: min_iterations must be >= 0, got {self.min_iterations}")
-        if self.loss_window is not None and (self.loss_window < self.every or self.loss_window % self.every):
+        if self.loss_window < self.every or self.loss_window % self.every:
             raise DapError(f"stopping: loss_window ({self.loss_window}) must be a multiple of every ({self.every})")
         if self.holdout_patience < self.every:
             raise DapError(f"stopping: holdout_patience ({self.holdout_patience}) must be at least every "
@@ -122,6 +128,12 @@ class Stopping:
         if self.floor is not None:
             return self
         return replace(self, floor=tuple(float(f) for f in np.atleast_1d(np.asarray(floor, dtype=float))))
+
+    def for_task(self, floor=None, loss_plateau: bool = False) -> "Stopping":
+        """The same settings with what a task knows: its noise floor (None: none) and whether its loss
+        plateau means it is done; a caller's own choices are kept."""
+        rule = self if floor is None else self.with_floor(floor)
+        return rule if rule.loss_plateau is not None else replace(rule, loss_plateau=loss_plateau)
 
     def floors(self, batch: int) -> np.ndarray | None:
         """The floor of each of ``batch`` problems (None without a floor)."""
@@ -163,7 +175,7 @@ class Monitor:
         self.history_iteration: list = []
         self.history_variance: list = []
         # with a floor: the losses observed over the last two loss windows (the loss-plateau test)
-        self.losses: deque = deque(maxlen=2 * (rule.loss_window or rule.every) // rule.every)
+        self.losses: deque = deque(maxlen=2 * rule.loss_window // rule.every)
 
     def observe(self, iteration: int, out: torch.Tensor, loss=None) -> np.ndarray:
         """Record the output (and per-problem loss) of ``iteration``; returns the stopped flags."""
@@ -181,7 +193,9 @@ class Monitor:
                 self._choose(hit, out, iteration, iteration)
                 self._stop(hit, iteration, "floor")
                 live &= ~hit
-            self._loss_plateau(iteration, out, loss, live)
+        if self.rule.loss_plateau and loss is not None:
+            self._loss_plateau(iteration, out, np.asarray(loss, dtype=float).reshape(-1), live)
+            live &= ~self.stopped
         if self.floor is None and self.validation is not None:
             self._heldout(iteration, out, live)
         elif self.floor is None and len(self.recent) == self.recent.maxlen:
@@ -189,8 +203,6 @@ class Monitor:
         return self.stopped
 
     def _loss_plateau(self, iteration: int, out: torch.Tensor, loss: np.ndarray, live: np.ndarray) -> None:
-        if self.rule.loss_window is None:
-            return
         self.losses.append(loss)
         if len(self.losses) < self.losses.maxlen or iteration < self.rule.min_iterations:
             return

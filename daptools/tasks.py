@@ -56,8 +56,9 @@ def denoise(noisy, prior="exp_dense", iterations: int = 2000, seed=0, reference=
     clips, hop = _clips(noisy), check_hop(hop)
     ens = Ensemble(seeds, seed, combine)
     if fit_options.get("select", "auto") == "auto" or fit_options.get("stopping") is not None:
-        fit_options["stopping"] = Stopping.coerce(fit_options.get("stopping")).with_floor(
-            [white_noise_power(x.numel(), estimate_noise_std(x), hop=hop) for x in ens.repeat(clips)])
+        fit_options["stopping"] = Stopping.coerce(fit_options.get("stopping")).for_task(
+            floor=[white_noise_power(x.numel(), estimate_noise_std(x), hop=hop) for x in ens.repeat(clips)],
+            loss_plateau=True)
     result = fit(prior, to_spectrogram(ens.repeat(clips), hop=hop), iterations=iterations,
                  seed=ens.seeds(clips.shape[0]), reference=ens.repeat_reference(reference, clips.shape[0]),
                  decode=decoder(clips.shape[-1], hop), **fit_options)
@@ -104,6 +105,8 @@ def inpaint(observation, mask: GapMask | torch.Tensor, prior="exp_dense", iterat
     fit_options.setdefault("statistic", lambda out: out * (1 - m_k.to(out.device)))
     fit_k = m_k  # what the loss sees: the observed frames less any held out
     rule_runs = fit_options.get("select", "auto") == "auto" or fit_options.get("stopping") is not None
+    if rule_runs:  # the loss on the observed frames levels off once the gaps are filled (docs/stopping.md)
+        fit_options["stopping"] = Stopping.coerce(fit_options.get("stopping")).for_task(loss_plateau=True)
     if holdout and rule_runs and "validation" not in fit_options:
         held = holdout_frames(m_k, seconds=holdout, hop=hop, seed=seed if isinstance(seed, int) else 0)
         if held.sum() > 0:

@@ -130,11 +130,12 @@ def test_loss_plateau_stops_a_fit_that_cannot_reach_its_floor(synthetic):
     # c = 0: the output converges onto the clean part and the loss settles at the noise's own power; a floor
     # at half of that (as a white-noise estimate under-counts coloured noise) is never reached
     floor = 0.5 * float(synthetic[2].pow(2).mean())
-    r = _fit(synthetic, 0.0, {"floor": floor, "min_iterations": 50, "loss_window": 50, "loss_tolerance": 0.1})
+    r = _fit(synthetic, 0.0, {"floor": floor, "min_iterations": 50, "loss_plateau": True, "loss_window": 50,
+                              "loss_tolerance": 0.1})
     assert r.stop_reason[0] == "loss plateau" and r.iterations == r.stop_iteration[0] < 600
     assert r.history["loss"][-1, 0] > floor
     assert r.scores["auto"][0] > 20  # converged onto the clean clip when it stopped
-    off = _fit(synthetic, 0.0, {"floor": floor, "min_iterations": 50, "loss_window": None})
+    off = _fit(synthetic, 0.0, {"floor": floor, "min_iterations": 50, "loss_plateau": False})
     assert off.stop_reason[0] == "budget" and off.iterations == 600  # without the test: the whole budget
 
 
@@ -167,3 +168,12 @@ def test_holdout_frames_avoid_the_gaps_and_the_edges():
     with pytest.raises(dap.DapError, match="holdout"):
         holdout_frames(mask, seconds=0.0)
     assert holdout_frames(torch.ones(1, 1, 1, 10), seconds=0.05).sum() == 0  # no room: nothing hidden
+
+
+def test_tasks_hand_in_the_loss_plateau_and_keep_the_callers_choice():
+    rule = Stopping().for_task(floor=[0.5], loss_plateau=True)
+    assert rule.loss_plateau is True and rule.floor == (0.5,)
+    assert Stopping(loss_plateau=False).for_task(loss_plateau=True).loss_plateau is False
+    assert Stopping(floor=2.0).for_task(floor=[0.5]).floor == 2.0
+    with pytest.raises(dap.DapError, match="loss_window"):
+        Stopping(loss_window=12, every=5)

@@ -78,8 +78,8 @@ def replay(d: dict, rule: Stopping, budget: int, use_floor: bool = True) -> dict
     if rule.every % every:
         raise ValueError(f"rule.every {rule.every} is not a multiple of the stored step {every}")
     floor = blind_floor(d)
-    if floor is not None and use_floor:
-        rule = rule.with_floor(floor)
+    # as the tasks hand it (a rule's own loss_plateau=False is kept)
+    rule = rule.for_task(floor=floor if use_floor else None, loss_plateau=True)
     mon = Monitor(rule, 1, statistic_for(d))
     last, stop = None, budget
     for i, it in enumerate(its):
