@@ -56,60 +56,6 @@ def estimate_noise_std(wav) -> float:
 
 
 
-def estimate_noise_spectrum(wav, n_fft: int = 256, quantile: float = 0.1) -> np.ndarray:
-    """Blind estimate of the noise's power per frequency (coloured noise), from a low quantile per band.
-
-    In each band of a short-time spectrum (Hann window of ``n_fft`` samples, half overlap), a
-    band holding only noise has a power |X|^2 that is exponentially distributed around its mean;
-    its ``quantile``-th quantile over the frames, divided by -ln(1 - quantile), estimates that
-    mean wherever the signal leaves at least that share of the frames to the noise alone (speech
-    pauses, the gaps between notes). A band the signal fills in every frame (a sustained tone)
-    is overestimated. The short window gives enough frames for a quantile on clips of 0.5 s.
-
-    Args:
-        wav (Tensor): waveform (samples,), at least ``n_fft`` samples.
-        n_fft (int): analysis window (default 256: 16 ms at 16 kHz, 62 frames in 0.5 s).
-        quantile (float): the low quantile per band (default 0.1).
-
-    Returns:
-        ndarray (n_fft // 2 + 1,): the noise variance per sample in each band, scaled so that white
-        noise of standard deviation s gives s^2 in every band (its mean is the noise variance).
-    """
-    x = as_waveform(wav).double()
-    if x.numel() < n_fft:
-        raise DapError(f"the waveform is too short to estimate its noise spectrum: give at least {n_fft} samples")
-    if not 0 < quantile < 1:
-        raise DapError(f"quantile must be between 0 and 1, got {quantile}")
-    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
-    frames = x.unfold(0, n_fft, n_fft // 2) * window
-    power = torch.fft.rfft(frames, dim=1).abs().pow(2)                    # (frames, bands)
-    level = torch.quantile(power, quantile, dim=0) / -np.log1p(-quantile)
-    return (level / window.pow(2).sum()).numpy()
-
-
-def estimate_noise_variance(wav, white_flatness: float = 0.5) -> tuple[float, str]:
-    """Blind estimate of the noise variance of a recording, white or coloured.
-
-    The per-band estimate (:func:`estimate_noise_spectrum`) decides: where it is nearly flat
-    (spectral flatness, the ratio of its geometric to its arithmetic mean, at least
-    ``white_flatness``) the noise is taken as white and :func:`estimate_noise_std` (the median
-    absolute second difference: accurate on white noise) gives the variance; otherwise the mean
-    of the per-band estimate does (the second difference sees high frequencies only and misses
-    low-frequency noise such as traffic or hum).
-
-    Args:
-        wav (Tensor): waveform (samples,).
-        white_flatness (float): flatness at and above which the noise counts as white.
-
-    Returns:
-        tuple[float, str]: the variance, and "white" or "coloured".
-    """
-    spectrum = np.maximum(estimate_noise_spectrum(wav), 1e-30)
-    flatness = float(np.exp(np.log(spectrum).mean()) / spectrum.mean())
-    if flatness >= white_flatness:
-        return estimate_noise_std(wav) ** 2, "white"
-    return float(spectrum.mean()), "coloured"
-
 def add_noise_at_snr(wav, noise, snr_db: float | None = None, snr_range=(5.0, 9.0), seed: int = 0):
     """Mix a recorded noise into ``wav`` at a given SNR (the paper: uniform in 5-9 dB).
 

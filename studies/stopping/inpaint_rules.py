@@ -7,7 +7,9 @@ Reads trajectories recorded by ``stopping_study.py --task inpaint`` and replays 
   smallest error and stops ``patience`` iterations after the last new minimum (not before
   ``min_iterations``), exactly as :class:`daptools.stopping.Monitor` does;
 * **plateau** (ES-WMV, recorded without a hold-out): the package's rule replayed on the stored
-  outputs (``stopping_analysis.replay``), for several windows and patiences.
+  outputs (``stopping_analysis.replay``), for several windows and patiences;
+* **loss plateau** (recorded without a hold-out): the package's rule as ``dap.inpaint`` hands it
+  (the loss on the observed frames levels off), for several windows and tolerances.
 
 Quality is the spectral SNR of the restored clip (the observed frames kept), as in Table 3.
 
@@ -26,6 +28,7 @@ from stopping_analysis import load, quality_curve, replay  # same folder
 
 HELD_OUT = [(p, m) for p in (50, 100, 150, 200, 300) for m in (50, 100)]
 PLATEAU = [(w, p) for w in (50, 100) for p in (100, 150, 300)]
+LOSS = [(25, 0.3), (50, 0.1), (50, 0.2), (100, 0.2)]  # (loss_window, loss_tolerance); (50, 0.1): the default
 
 
 def held_out_stop(d: dict, patience: int, min_iterations: int) -> tuple[int, int]:
@@ -55,10 +58,13 @@ def rows_for(folder: str, family: str) -> list[dict]:
                 row["rules"][f"held-out patience {p}, min {m}"] = {"score": float(q[k]), "stop": stop,
                                                                     "chosen": int(d["iterations"][k])}
         else:
-            for w, p in PLATEAU:
-                r = replay(d, Stopping(window=w, patience=p), row["budget"], use_floor=False)
-                row["rules"][f"plateau window {w}, patience {p}"] = {"score": r["score"], "stop": r["stop"],
-                                                                     "chosen": r["chosen"]}
+            rules = {f"plateau window {w}, patience {p}": Stopping(window=w, patience=p, loss_plateau=False)
+                     for w, p in PLATEAU}
+            rules.update({f"loss plateau window {w}, tolerance {tol}": Stopping(loss_window=w, loss_tolerance=tol)
+                          for w, tol in LOSS})
+            for name, rule in rules.items():
+                r = replay(d, rule, row["budget"], use_floor=False)
+                row["rules"][name] = {"score": r["score"], "stop": r["stop"], "chosen": r["chosen"]}
         rows.append(row)
     return rows
 
