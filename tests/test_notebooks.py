@@ -213,7 +213,8 @@ def check_04(rec):
     for name in ("auto", "last", "oracle"):  # the fit's own scores and the metrics module agree
         assert abs(rec["fit_scores"][name] - rec[f"{name}_snr_db"]) < 1e-4, name
     assert rec["auto_iteration"] <= rec["stop_iteration"] == rec["fitted_iterations"] <= rec["iterations"]
-    assert rec["stop_reason"] in ("floor", "budget")  # denoising has a floor: the plateau never stops it
+    # denoising has a floor: the output plateau never stops it (the loss plateau may, far above the floor)
+    assert rec["stop_reason"] in ("floor", "loss plateau", "budget")
     # a real denoising check at the smoke settings (widths 16/32/64, lr 0.003, noise std 0.2, 100 steps): the
     # blind output beats the noisy input and silence (0 dB); the margin was +2.9 to +4.6 dB over seeds 0-4 in
     # both bf16 and fp32 on an avx512_bf16 Intel CPU (the earlier 8/16/32 at lr 0.01 swung from -2 to +4 dB)
