@@ -8,6 +8,7 @@ result is scored against the clean clip (blind: the command line never sees it).
 
     python scripts/cli_check.py --clip 1s --out /tmp/cli1 -- --preset lab
     python scripts/cli_check.py --clip 10s --out /tmp/cli10 -- --preset fast
+    python scripts/cli_check.py --clip speech:3 --noise 0 --snr 5 --out /tmp/clienv   # a tutorial clip + recorded noise
 """
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ def clean_clip(which: str) -> np.ndarray:
     if which == "speech10":  # 10 s of tutorial speech: five sentences end to end (tuning clips among them)
         clips = {c.id.split("/")[-1]: c.audio for c in dap.data.load_clips("speech", n=50)}
         return torch.cat([clips[k] for k in SPEECH10]).numpy().astype(np.float32)
+    if ":" in which:  # CATEGORY:INDEX of the tutorial set, 1 s
+        category, index = which.split(":")
+        return dap.data.load_clip(category, int(index), duration=1.0).audio.numpy().astype(np.float32)
     if not CARDS.is_dir():
         sys.exit(f"cli_check: {CARDS} not found; install Debian's pocketsphinx-testdata first")
     if which == "1s":
@@ -50,8 +54,12 @@ def clean_clip(which: str) -> np.ndarray:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--clip", choices=["1s", "10s", "speech10"], default="1s",
-                    help="1s / 10s: CMU cards (unseen); speech10: 10 s of tutorial speech (five sentences, tuning clips among them)")
+    ap.add_argument("--clip", default="1s",
+                    help="1s / 10s: CMU cards (unseen); speech10: 10 s of tutorial speech (five sentences, tuning "
+                         "clips among them); CATEGORY:INDEX: 1 s of that tutorial clip")
+    ap.add_argument("--noise", type=int, default=None,
+                    help="index of a tutorial noise recording to add at --snr instead of Gaussian noise")
+    ap.add_argument("--snr", type=float, default=5.0, help="SNR of --noise in dB")
     ap.add_argument("--out", required=True, help="folder for the noisy, restored and report files")
     ap.add_argument("--std", type=float, default=0.1)
     ap.add_argument("daptools_args", nargs="*", help="options for 'daptools denoise' (after --)")
@@ -59,7 +67,11 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     clean = clean_clip(args.clip)
-    noisy = dap.add_gaussian_noise(torch.from_numpy(clean), args.std, seed=0).numpy()
+    if args.noise is None:
+        noisy = dap.add_gaussian_noise(torch.from_numpy(clean), args.std, seed=0).numpy()
+    else:
+        noise = dap.data.load_clip("noise", args.noise).audio
+        noisy = dap.add_noise_at_snr(torch.from_numpy(clean), noise, snr_db=args.snr, seed=0)[0].numpy()
     sf.write(out / "noisy.wav", noisy, 16000, subtype="PCM_16")
     noisy = sf.read(out / "noisy.wav", dtype="float32")[0]  # what the command line reads
     cmd = [sys.executable, "-m", "daptools", "denoise", str(out / "noisy.wav"), "-o", str(out / "restored.wav"),
@@ -68,7 +80,8 @@ def main(argv=None):
     subprocess.run(cmd, check=True)
     seconds = time.perf_counter() - t
     restored = sf.read(out / "restored.wav", dtype="float32")[0]
-    report = {"clip": args.clip, "seconds_of_audio": len(clean) / 16000, "command": " ".join(cmd[1:]),
+    report = {"clip": args.clip, "noise": "gaussian std %g" % args.std if args.noise is None else
+              f"{dap.data.load_clip('noise', args.noise).id} at {args.snr:g} dB", "seconds_of_audio": len(clean) / 16000, "command": " ".join(cmd[1:]),
               "noisy_snr_db": dap.metrics.snr(clean, noisy), "restored_snr_db": dap.metrics.snr(clean, restored),
               "noisy_pesq": dap.metrics.pesq(clean, noisy), "restored_pesq": dap.metrics.pesq(clean, restored),
               "wall_seconds": seconds, "cpu": dap.device.cpu_name(),
