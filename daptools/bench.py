@@ -302,7 +302,7 @@ def _lengths(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="daptools bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--priors", default="plain,dilated,exp,exp_dense")
     ap.add_argument("--paths", default="eager,s2b,bf16,channels_last,compile")
@@ -324,7 +324,43 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=1e-3, help="with --lengths: the settings' learning rate (their name)")
     ap.add_argument("--json", help="write all results here")
     ap.add_argument("--worker", nargs=2, metavar=("PRIOR", "PATH"), help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def _checked(args) -> argparse.Namespace:
+    """The speed table's options as lists, each checked (one-line errors)."""
+    args.priors = [p.strip() for p in args.priors.split(",")]
+    args.paths = [p.strip() for p in args.paths.split(",")]
+    try:
+        args.batches = [int(b) for b in args.batches.split(",")]
+    except ValueError:
+        raise DapError(f"--batches must be whole numbers separated by commas, got {args.batches!r}") from None
+    if min(args.batches) < 1:
+        raise DapError(f"--batches must be at least 1, got {args.batches}")
+    bad = [p for p in args.priors if p not in prior_names()] + [p for p in args.paths if p not in PATHS]
+    if bad:
+        raise DapError(f"unknown prior or path: {', '.join(bad)}")
+    return args
+
+
+def _measure(args) -> dict:
+    """Quality check, batched throughput or the speed table, as asked; prints each table as it goes."""
+    result = {"environment": environment(), "args": {k: v for k, v in vars(args).items() if k != "worker"}}
+    print(json.dumps(result["environment"]))
+    if args.quality:
+        print("| prior | path | final SNR per clip (dB) | max |diff| vs eager (dB) |\n|---|---|---|---|")
+        result["quality"] = quality_check(args)
+    elif args.batched:
+        print("| prior | batch | clips/h one at a time (2000 it) | clips/h batched | speed-up |\n|---|---|---|---|---|")
+        result["batched"] = batched_throughput(args)
+    else:
+        print(SPEED_HEADER)
+        result["speed"] = speed_table(args)
+    return result
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
     try:
         if args.worker:
             print(json.dumps(time_steps(*args.worker, device=args.device, frames=args.frames, steps=args.steps,
@@ -332,28 +368,7 @@ def main(argv=None) -> int:
             return 0
         if args.lengths:
             return _lengths(args)
-        args.priors = [p.strip() for p in args.priors.split(",")]
-        args.paths = [p.strip() for p in args.paths.split(",")]
-        try:
-            args.batches = [int(b) for b in args.batches.split(",")]
-        except ValueError:
-            raise DapError(f"--batches must be whole numbers separated by commas, got {args.batches!r}") from None
-        if min(args.batches) < 1:
-            raise DapError(f"--batches must be at least 1, got {args.batches}")
-        bad = [p for p in args.priors if p not in prior_names()] + [p for p in args.paths if p not in PATHS]
-        if bad:
-            raise DapError(f"unknown prior or path: {', '.join(bad)}")
-        result = {"environment": environment(), "args": {k: v for k, v in vars(args).items() if k != "worker"}}
-        print(json.dumps(result["environment"]))
-        if args.quality:
-            print("| prior | path | final SNR per clip (dB) | max |diff| vs eager (dB) |\n|---|---|---|---|")
-            result["quality"] = quality_check(args)
-        elif args.batched:
-            print("| prior | batch | clips/h one at a time (2000 it) | clips/h batched | speed-up |\n|---|---|---|---|---|")
-            result["batched"] = batched_throughput(args)
-        else:
-            print(SPEED_HEADER)
-            result["speed"] = speed_table(args)
+        result = _measure(_checked(args))
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(result, f, indent=1)
@@ -361,7 +376,6 @@ def main(argv=None) -> int:
         print(f"daptools bench: error: {exc}", file=sys.stderr)
         return 2
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
