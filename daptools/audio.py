@@ -5,7 +5,11 @@ plain install lacks); torchaudio resamples.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +36,45 @@ def read_samples(path) -> tuple[np.ndarray, int]:
         raise DapError(f"{path} is a folder, not an audio file")
     if path.stat().st_size == 0:
         raise DapError(f"{path} is empty (0 bytes): give a recorded audio file")
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise DapError(f"{path} could not be read as audio ({exc}); "
-                       "use WAV, FLAC, OGG or MP3, or convert it first") from exc
+    with _decoder_messages() as said:
+        try:
+            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+            error = exc
+        else:
+            error = None
+    if error is not None:  # libsndfile says "File does not exist" also of a file it cannot decode
+        detail = re.sub(r"^\[[^\]]*\]\s*", "", said[0].strip().splitlines()[-1]) if said[0].strip() else str(error)
+        if "does not exist" in detail:  # the file does exist (checked above): libsndfile's words mislead
+            detail = "no audio stream libsndfile can decode"
+        raise DapError(f"{path} could not be decoded as audio ({detail}): the file is damaged or not in a format "
+                       "libsndfile reads (WAV, FLAC, OGG, MP3); re-export or convert it") from error
     if data.shape[0] == 0:
         raise DapError(f"{path} holds no samples: give a recorded audio file")
     return data, int(rate)
+
+
+@contextlib.contextmanager
+def _decoder_messages():
+    """What the C decoders (mpg123, ...) print on stderr while reading, held back instead of printed:
+    yields a one-item list that holds the text afterwards."""
+    said = [""]
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (e.g. some notebook front ends)
+        yield said
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), fd)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            held.seek(0)
+            said[0] = held.read().decode(errors="replace")
 
 
 def resample(wav: torch.Tensor, orig_sr: int, sr: int) -> torch.Tensor:

@@ -83,8 +83,12 @@ def load_recording(path) -> Recording:
     if data.shape[0] / rate < frame_s:
         raise DapError(f"{path} is {1000 * data.shape[0] / rate:.1f} ms long, shorter than one spectrogram "
                        f"frame ({1000 * frame_s:.0f} ms); give a longer recording")
-    if np.abs(data).max() < SILENCE:
+    peak = float(np.abs(data).max())
+    if peak == 0:
         raise DapError(f"{path} is digital silence (all samples zero): nothing to restore")
+    if peak < SILENCE:
+        raise DapError(f"{path} is silent: its peak is {20 * np.log10(peak):.0f} dBFS, below "
+                       f"{20 * np.log10(SILENCE):.0f} dBFS; raise its level (normalise it) and try again")
     info = sf.info(str(path))
     wav = resample(torch.from_numpy(np.ascontiguousarray(data.mean(axis=1))), rate, SAMPLE_RATE)
     return Recording(path, data, rate, info.format, info.subtype, wav.float())

@@ -24,7 +24,7 @@ def test_load_downmixes_resamples_and_crops(tmp_path):
     assert abs(int(spec.argmax()) - 440 / (16000 / 1022)) <= 1  # still a 440 Hz tone after resampling
 
 
-@pytest.mark.parametrize("content, match", [(None, "no such file"), (b"", "empty"), (b"not audio at all", "could not be read")])
+@pytest.mark.parametrize("content, match", [(None, "no such file"), (b"", "empty"), (b"not audio at all", "could not be decoded")])
 def test_bad_files(tmp_path, content, match):
     path = tmp_path / "bad.wav"
     if content is not None:
@@ -62,3 +62,15 @@ def test_float_files_carry_no_timestamp(tmp_path, speech):
     assert b"PEAK" in (tmp_path / "b.wav").read_bytes()  # what soundfile.write alone does
     back, rate = sf.read(tmp_path / "a.wav", dtype="float32")
     assert rate == 16000 and np.array_equal(back, loud)
+
+
+def test_a_damaged_mp3_gives_one_message_and_no_decoder_chatter(tmp_path, capfd):
+    good = tmp_path / "good.mp3"
+    sf.write(good, 0.1 * np.random.default_rng(0).standard_normal(16000).astype(np.float32), 16000)
+    bad = tmp_path / "bad.mp3"
+    bad.write_bytes(good.read_bytes()[:400] + np.random.default_rng(1).integers(0, 255, 5000, dtype=np.uint8).tobytes())
+    capfd.readouterr()
+    with pytest.raises(dap.DapError, match="could not be decoded as audio .*damaged") as err:
+        dap.load_audio(bad)
+    assert "does not exist" not in str(err.value)   # libsndfile's words for a file it cannot decode
+    assert capfd.readouterr().err == ""             # the decoder's own lines are held back
