@@ -58,10 +58,10 @@ def read_samples(path) -> tuple[np.ndarray, int]:
 def _decoder_messages():
     """What the C decoders (mpg123, ...) print on stderr while reading, held back instead of printed:
     yields a one-item list that holds the text afterwards."""
-    said = [""]
+    said, fd = [""], 2  # the C library writes to file descriptor 2, whatever sys.stderr is in Python
     try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # no real stderr (e.g. some notebook front ends)
+        os.fstat(fd)
+    except OSError:  # no stderr at all
         yield said
         return
     sys.stderr.flush()
