@@ -538,7 +538,12 @@ def _finish(run: _Run, rec: Recording, outputs, waves, plan) -> Restored:
         _warn(run, left)
     elapsed = time.perf_counter() - run.started
     names = ", ".join(str(p) for p in outputs)
-    _say(run, f"wrote {names} ({rec.duration:.2f} s, mono, {rec.rate} Hz) in {elapsed:.1f} s")
+    fits = ""
+    if run.used:  # what the blind stops saved (a resumed run lists only the batches it fitted)
+        fits = (f"; the fits ran {run.used[0]} iterations" if len(run.used) == 1 else
+                f"; the fits ran {int(np.median(run.used))} iterations per batch (median of {len(run.used)}, "
+                f"{min(run.used)}-{max(run.used)})")
+    _say(run, f"wrote {names} ({rec.duration:.2f} s, mono, {rec.rate} Hz) in {elapsed:.1f} s{fits}")
     return Restored(outputs, rec.duration, elapsed, len(plan), fitted=run.fitted, iterations=list(run.used),
                     warnings=list(run.warnings))
 
