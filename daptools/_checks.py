@@ -39,3 +39,10 @@ def check_spectrogram(spec, name: str = "spec") -> torch.Tensor:
     if not torch.isfinite(spec).all():
         raise DapError(f"{name} contains NaN or infinite values")
     return spec
+
+
+def check_options(given, valid, what: str) -> None:
+    """One-line DapError naming the options of ``given`` that are not in ``valid`` (``what``: whose options)."""
+    unknown = set(given) - set(valid)
+    if unknown:
+        raise DapError(f"unknown {what} option(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(valid))}")

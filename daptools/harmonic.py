@@ -67,7 +67,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._checks import DapError
+from ._checks import DapError, check_options
 
 ORDERS = ("auto", "gather_first", "gather_last")
 
@@ -230,9 +230,5 @@ def harmonic_conv(cin: int, cout: int, kernel_size: int, dilation: int, **option
     Returns:
         HarmonicConv2d
     """
-    valid = {"harmonics", "anchors", "order", "bias"}
-    unknown = set(options) - valid
-    if unknown:
-        raise DapError(f"unknown harmonic conv option(s) {', '.join(sorted(unknown))}; "
-                       f"valid: {', '.join(sorted(valid))}")
+    check_options(options, {"harmonics", "anchors", "order", "bias"}, "harmonic conv")
     return HarmonicConv2d(cin, cout, kernel_size, dilation=dilation, **options)

@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._checks import DapError
+from ._checks import DapError, check_options
 from .harmonic import harmonic_conv
 
 EXP_SCHEDULE = ((1, 2), (4, 8), (16, 32), (32, 16), (8, 4))
@@ -253,10 +253,7 @@ def build_prior(name: str = "exp_dense", seed: int | None = None, **options) -> 
     """
     if name not in PRIOR_CONFIGS:
         raise DapError(f"unknown prior {name!r}; choose one of {', '.join(prior_names())}")
-    valid = {f.name for f in fields(UNetConfig)}
-    unknown = set(options) - valid
-    if unknown:
-        raise DapError(f"unknown prior option(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(valid))}")
+    check_options(options, {f.name for f in fields(UNetConfig)}, "prior")
     cfg = replace(PRIOR_CONFIGS[name], **{k: tuple(map(tuple, v)) if k == "dilations" else
                                            tuple(v) if k == "channels" else v for k, v in options.items()})
     if seed is None:

@@ -51,7 +51,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ._checks import DapError
+from ._checks import DapError, check_options
 
 
 @dataclass(frozen=True)
@@ -120,11 +120,7 @@ class Stopping:
         if isinstance(value, cls):
             return value
         if isinstance(value, dict):
-            names = {f.name for f in fields(cls)}
-            unknown = set(value) - names
-            if unknown:
-                raise DapError(f"unknown stopping option(s) {', '.join(sorted(unknown))}; "
-                               f"valid: {', '.join(sorted(names))}")
+            check_options(value, {f.name for f in fields(cls)}, "stopping")
             return cls(**value)
         raise DapError(f"stopping must be None, a dict or a Stopping, got {type(value).__name__}")
 

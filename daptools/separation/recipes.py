@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from .._checks import DapError
+from .._checks import DapError, check_options
 
 SEPARATION_METHODS = ("hp", "dap", "masks")   # "masks": the earlier model (models.SeparationPrior)
 DEFAULT_SEPARATION = "hp"  # chosen by measurement (docs/separation.md)
@@ -118,11 +118,7 @@ class Recipe:
 
     def with_options(self, **options) -> "Recipe":
         """This recipe with some fields replaced (one-line DapError for an unknown field)."""
-        names = {f.name for f in fields(Recipe)}
-        unknown = set(options) - names
-        if unknown:
-            raise DapError(f"unknown separation option(s) {', '.join(sorted(unknown))}; "
-                           f"valid: {', '.join(sorted(names))}")
+        check_options(options, {f.name for f in fields(Recipe)}, "separation")
         return replace(self, **options)
 
 
