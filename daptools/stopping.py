@@ -175,12 +175,13 @@ class Monitor:
         self.output = None
         self.history_iteration: list = []
         self.history_variance: list = []
-        # with a floor: the losses observed over the last two loss windows (the loss-plateau test)
+        # the losses observed over the last two loss windows (the loss-plateau test)
         self.losses: deque = deque(maxlen=2 * rule.loss_window // rule.every)
 
     def observe(self, iteration: int, out: torch.Tensor, loss=None) -> np.ndarray:
         """Record the output (and per-problem loss) of ``iteration``; returns the stopped flags."""
         out = out.detach()
+        loss = None if loss is None else np.asarray(loss, dtype=float).reshape(-1)
         if self.floor is None and self.validation is None:  # only the plateau needs the window
             with torch.no_grad():
                 stat = (out if self.statistic is None else self.statistic(out)).float().reshape(self.batch, -1)
@@ -188,14 +189,13 @@ class Monitor:
             self.outputs.append(out)
         live = ~self.stopped
         if self.floor is not None and loss is not None:
-            loss = np.asarray(loss, dtype=float).reshape(-1)
             hit = live & (loss <= self.rule.floor_factor * self.floor)
             if hit.any():
                 self._choose(hit, out, iteration, iteration)
                 self._stop(hit, iteration, "floor")
                 live &= ~hit
         if self.rule.loss_plateau and loss is not None:
-            self._loss_plateau(iteration, out, np.asarray(loss, dtype=float).reshape(-1), live)
+            self._loss_plateau(iteration, out, loss, live)
             live &= ~self.stopped
         if self.floor is None and self.validation is not None:
             self._heldout(iteration, out, live)

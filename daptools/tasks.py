@@ -20,7 +20,12 @@ from .separation import DEFAULT_SEPARATION, SEPARATION_METHODS
 from .spectral import HOP, check_hop, decoder, to_spectrogram, white_noise_power
 from .stopping import Stopping
 
-HOLDOUT_SECONDS = None  # inpainting's held-out blocks: off until measured (studies/stopping/inpaint_rules.py)
+HOLDOUT_SECONDS = None  # inpainting's held-out blocks: off, measured worse than the loss plateau (docs/stopping.md)
+
+
+def _rule_runs(fit_options: dict) -> bool:
+    """Whether :func:`daptools.fit` will run the blind rule (so the task should hand it what it knows)."""
+    return fit_options.get("select", "auto") == "auto" or fit_options.get("stopping") is not None
 
 
 def _clips(wav) -> torch.Tensor:
@@ -55,7 +60,7 @@ def denoise(noisy, prior="exp_dense", iterations: int = 2000, seed=0, reference=
     """
     clips, hop = _clips(noisy), check_hop(hop)
     ens = Ensemble(seeds, seed, combine)
-    if fit_options.get("select", "auto") == "auto" or fit_options.get("stopping") is not None:
+    if _rule_runs(fit_options):
         fit_options["stopping"] = Stopping.coerce(fit_options.get("stopping")).for_task(
             floor=[white_noise_power(x.numel(), estimate_noise_std(x), hop=hop) for x in ens.repeat(clips)],
             loss_plateau=True)
@@ -82,8 +87,8 @@ def inpaint(observation, mask: GapMask | torch.Tensor, prior="exp_dense", iterat
         holdout (float | None): with the blind rule (``select="auto"``), blocks of this many seconds
             of observed frames (about a tenth of them, :func:`daptools.corruptions.holdout_frames`)
             are hidden from the loss, and the fit stops where its error on them is smallest; the
-            result keeps them as observed. None or 0: no hold-out (the rule watches the gaps'
-            plateau instead).
+            result keeps them as observed. None or 0 (default; it stopped worse than the loss plateau
+            on the dev clips, docs/stopping.md): no hold-out.
         Other arguments as in :func:`denoise` (``seeds``, ``combine``: an ensemble).
 
     Returns:
@@ -104,7 +109,7 @@ def inpaint(observation, mask: GapMask | torch.Tensor, prior="exp_dense", iterat
     # the blind stopping rule watches the content of the gaps: the rest is the observation
     fit_options.setdefault("statistic", lambda out: out * (1 - m_k.to(out.device)))
     fit_k = m_k  # what the loss sees: the observed frames less any held out
-    rule_runs = fit_options.get("select", "auto") == "auto" or fit_options.get("stopping") is not None
+    rule_runs = _rule_runs(fit_options)
     if rule_runs:  # the loss on the observed frames levels off once the gaps are filled (docs/stopping.md)
         fit_options["stopping"] = Stopping.coerce(fit_options.get("stopping")).for_task(loss_plateau=True)
     if holdout and rule_runs and "validation" not in fit_options:
