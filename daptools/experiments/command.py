@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -93,6 +95,16 @@ def _figure2(args, out: Path) -> None:
 def main(argv=None) -> int:
     """``python -m daptools.experiments`` / ``daptools paper``."""
     args = _parser().parse_args(argv)
+    if threading.current_thread() is not threading.main_thread():
+        return _main(args)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # kill: stop like Ctrl-C, so the sitting is recorded
+    try:
+        return _main(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(args) -> int:
     what = list(TABLES) + ["figure2"] if args.what == "all" else [args.what]
     try:
         configs = {w: _table_config(args, w).resolved() for w in what if w != "figure2"}  # bad settings fail first
@@ -110,4 +122,12 @@ def main(argv=None) -> int:
     except DapError as exc:
         print(f"daptools paper: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("daptools paper: interrupted; the rows so far are kept: rerun the same command to resume",
+              file=sys.stderr)
+        return 130
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -2,11 +2,14 @@
 
 One concern: reading the rows back (a torn last line, from a run killed mid-write, is ignored)
 and cutting such a line before appending, so that a resumed run starts clean. The runner
-(:mod:`daptools.experiments.runner`) appends; the report reads. Taught in notebooks 07-10.
+(:mod:`daptools.experiments.runner`) appends; the report reads. Each sitting of the command (a run
+or a resumption) also appends one line to ``sittings.jsonl``: when, how long, how many new rows,
+where (executor, CPU), so the report can state a grid's wall time over all its sittings. Taught in notebooks 07-10.
 """
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 
@@ -31,3 +34,20 @@ def drop_torn_line(path: Path) -> None:
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
         path.write_bytes(data[:data.rfind(b"\n") + 1])
+
+
+def record_sitting(out: Path, started: float, new_rows: int, **where) -> dict:
+    """Append one sitting of a run (started at ``started``, a ``time.time()``, ended now) to
+    ``out/sittings.jsonl`` and return it."""
+    ended = time.time()
+    sitting = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+               "wall_seconds": round(ended - started, 1), "new_rows": int(new_rows), **where}
+    with open(Path(out) / "sittings.jsonl", "a") as f:
+        f.write(json.dumps(sitting) + "\n")
+    return sitting
+
+
+def read_sittings(out: Path) -> list[dict]:
+    """The sittings recorded in ``out/sittings.jsonl`` (none for runs made before it existed)."""
+    path = Path(out) / "sittings.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []

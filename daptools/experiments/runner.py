@@ -21,13 +21,13 @@ import numpy as np
 import torch
 
 from .._checks import DapError
-from ..device import auto_batch_size, fit_memory_bytes, resolve_device
+from ..device import auto_batch_size, cpu_name, cpu_supports_bf16, fit_memory_bytes, resolve_device
 from ..executors import Job, make_executor
 from ..spectral import to_spectrogram
 from ..separation import DEFAULT_SEPARATION, memory_model
 from ..tasks import denoise, inpaint, separate
 from .problems import problems, score, score_input
-from .ledger import drop_torn_line, read_rows
+from .ledger import drop_torn_line, read_rows, record_sitting
 from .report import summarize
 from .tables import TABLES, RunConfig
 
@@ -90,7 +90,8 @@ def versions() -> dict:
     import daptools
     return {"daptools": daptools.__version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version(), "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
+            "processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+            "cpu": cpu_name(), "cpu_bf16": cpu_supports_bf16(), "cpu_count": os.cpu_count()}
 
 
 def run_table(cfg: RunConfig, out, progress: bool = True, max_rows: int | None = None, executor=None) -> dict:
@@ -116,6 +117,7 @@ def run_table(cfg: RunConfig, out, progress: bool = True, max_rows: int | None =
     shapes = {p["dataset"]: tuple(to_spectrogram(p["observation"][None]).shape[1:]) for p in probs}
     owned = executor is None or isinstance(executor, str)
     ex = make_executor(executor or "serial") if owned else executor
+    started, jobs = time.time(), []
     try:
         device, batches = ex.locate(placement, cfg, shapes)
         jobs = plan_jobs(cfg, probs, done, device, batches, max_rows)
@@ -123,6 +125,9 @@ def run_table(cfg: RunConfig, out, progress: bool = True, max_rows: int | None =
     finally:
         if owned:
             ex.close()
+        if jobs:  # a sitting that fitted something (also when interrupted): its wall time, for the report
+            record_sitting(out, started, len(read_rows(out)) - len(done), executor=type(ex).__name__,
+                           cpu=cpu_name(), cpu_count=os.cpu_count())
     return summarize(out)
 
 
