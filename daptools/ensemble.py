@@ -1,7 +1,7 @@
 """Ensembles: K networks from K seeds fitted to the same observation, their outputs averaged.
 
 Outside the notebook series (an option of the tasks and the command line, ``seeds=K``; its
-measured effect is in docs/results.md).
+measured effect is in docs/ensembles.md).
 
 A deep prior is a random network: another seed gives another restoration. ``seeds=K`` in
 :func:`daptools.denoise` and :func:`daptools.inpaint` fits K networks (seeds s, s+1, ...,

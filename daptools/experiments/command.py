@@ -21,6 +21,8 @@ from ..executors import EXECUTORS, make_executor
 from ..presets import RUN_PRESETS, get_preset
 from .figure2 import convergence, plot_convergence
 from .report import format_summary
+from ..separation import DEFAULT_SEPARATION, RECIPES
+from .page import PAGE, ROOT, write_page
 from .runner import run_table, versions
 from .tables import TABLES, RunConfig
 
@@ -28,7 +30,9 @@ from .tables import TABLES, RunConfig
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="daptools paper", description=__doc__.split("\n\n")[0] + " "
                                  "Runs a table or Figure 2; rerunning with the same --out resumes.")
-    ap.add_argument("what", choices=[*TABLES, "figure2", "all"], help="table1..table4, figure2 or all")
+    ap.add_argument("what", choices=[*TABLES, "figure2", "all", "report"],
+                    help="table1..table4, figure2, all, or report: regenerate docs/results.md from the committed "
+                         "runs under --runs")
     ap.add_argument("--preset", default="lab", choices=list(RUN_PRESETS))
     ap.add_argument("--out", default=None, help="output folder (default runs/<what>_<preset>)")
     ap.add_argument("--data", default="tutorial", choices=["tutorial", "paper"],
@@ -38,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--duration", type=float, help="clip seconds (default: the paper's 2 s speech, 1 s others)")
     ap.add_argument("--priors", help="comma-separated priors (default: the table's)")
     ap.add_argument("--datasets", help="comma-separated tutorial categories (default: the table's)")
+    ap.add_argument("--method", choices=sorted(RECIPES), help="table4: the separation method (default "
+                    f"{DEFAULT_SEPARATION}, this project's own; dap is the paper's: two source priors + a mask prior)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--precision", choices=["auto", "fp32", "bf16"])
@@ -54,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
                          'pip install "daptools[cluster]"); the tables only, Figure 2 runs here')
     ap.add_argument("--address", help="with --executor ray: the running cluster to use ('auto', "
                     "'ray://host:10001'); default: start a local one")
+    ap.add_argument("--runs", default=str(ROOT), help=f"report: the folder of committed runs (default {ROOT})")
+    ap.add_argument("--page", default=str(PAGE), help=f"report: the page to write (default {PAGE})")
+    ap.add_argument("--check", action="store_true", help="report: write nothing; exit 1 if the page would change")
     ap.add_argument("--cpus-per-task", type=float, default=1, help="with --executor ray: CPUs each task reserves "
                     "(the torch threads of a CPU fit; default 1)")
     return ap
@@ -64,8 +73,8 @@ def _table_config(args, table: str) -> RunConfig:
     return RunConfig(table=table, preset=args.preset, iterations=args.iterations, n_clips=args.clips,
                      duration=args.duration, priors=split(args.priors), datasets=split(args.datasets),
                      seed=args.seed, device=args.device, precision=args.precision, select=args.select,
-                     full_budget=args.full_budget,
-                     batch=args.batch, data=args.data)
+                     full_budget=args.full_budget, batch=args.batch, data=args.data,
+                     extra={"method": args.method} if args.method else {})
 
 
 def _figure2(args, out: Path) -> None:
@@ -105,6 +114,8 @@ def main(argv=None) -> int:
 
 
 def _main(args) -> int:
+    if args.what == "report":
+        return _report(args)
     what = list(TABLES) + ["figure2"] if args.what == "all" else [args.what]
     try:
         configs = {w: _table_config(args, w).resolved() for w in what if w != "figure2"}  # bad settings fail first
@@ -126,6 +137,20 @@ def _main(args) -> int:
         print("daptools paper: interrupted; the rows so far are kept: rerun the same command to resume",
               file=sys.stderr)
         return 130
+    return 0
+
+
+def _report(args) -> int:
+    """``daptools paper report``: regenerate the results page from the committed runs."""
+    try:
+        same = write_page(args.runs, args.page, check=args.check)
+    except DapError as exc:
+        print(f"daptools paper: error: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        print(f"{args.page} is {'up to date' if same else 'out of date: run daptools paper report'}")
+        return 0 if same else 1
+    print(f"{args.page} {'unchanged' if same else 'written'} from the runs under {args.runs}")
     return 0
 
 

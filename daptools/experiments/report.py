@@ -18,7 +18,7 @@ from ..priors import DESCRIPTIONS
 from ..spectral import HOP
 from ..separation import DEFAULT_SEPARATION
 from .ledger import read_rows
-from .tables import METRICS, PAPER_COLUMNS, TABLES
+from .tables import METRICS, PAPER_COLUMNS, PAPER_RESULTS, TABLES
 
 # a success must beat the mixture's SDR by more than this: a collapsed estimate is a faint scaled copy of
 # the mixture, which BSS Eval (gain-invariant) scores as the mixture itself up to rounding
@@ -27,8 +27,9 @@ SELECTIONS = ("input", "blind", "last", "oracle")
 SEPARATION_METRICS = ("sdr", "sir", "spectral_snr", "envelope_distance")
 
 
-def summarize(out) -> dict:
-    """Mean +- std over clips, per dataset, prior and selection; writes summary.json / summary.md."""
+def summarize(out, write: bool = True) -> dict:
+    """Mean +- std over clips, per dataset, prior and selection; writes summary.json / summary.md
+    into the run folder unless ``write`` is False."""
     out = Path(out)
     rows = read_rows(out)
     cfg = json.loads((out / "config.json").read_text())["config"]
@@ -37,8 +38,9 @@ def summarize(out) -> dict:
         {"dataset": d, "prior": p, "selection": s, "n": len(next(iter(v.values()))),
          "mean": {k: _nanmean(x) for k, x in v.items()}, "std": {k: _nanstd(x) for k, x in v.items()}}
         for (d, p, s), v in sorted(_groups(rows).items())]}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    (out / "summary.md").write_text(format_summary(summary))
+    if write:
+        (out / "summary.json").write_text(json.dumps(summary, indent=1))
+        (out / "summary.md").write_text(format_summary(summary))
     return summary
 
 
@@ -88,8 +90,9 @@ def _nanstd(x):
     return float(np.nanstd(x)) if np.isfinite(x).any() else float("nan")
 
 
-def format_summary(summary: dict) -> str:
-    """The paper-style table (rows: priors; columns: dataset x metric), blind and oracle."""
+def format_summary(summary: dict, paper: bool = False) -> str:
+    """The paper-style table (rows: priors; columns: dataset x metric), blind and oracle; with
+    ``paper``, the paper's own numbers for each prior in a row labelled "the paper" below ours."""
     cfg = summary["config"]
     task = TABLES[cfg["table"]].task
     select = cfg.get("select", "last")
@@ -103,7 +106,18 @@ def format_summary(summary: dict) -> str:
             line = _table_row(by, columns, prior, sel, select, share)
             if line is not None:
                 lines.append(line)
+        if paper and prior in PAPER_RESULTS.get(cfg["table"], {}):
+            lines.append(_paper_row(PAPER_RESULTS[cfg["table"]][prior], columns, prior, share))
     return "\n".join(lines) + "\n"
+
+
+def _paper_row(numbers: dict, columns: list[tuple], prior: str, share: bool) -> str:
+    """The paper's mean ± std for one prior in our columns (50 clips, 2000 iterations; "–" where it
+    reports no number)."""
+    cells = [f"{numbers[d, m][0]:.2f} ± {numbers[d, m][1]:.2f}" if (d, m) in numbers else "–"
+             for _, d, m in columns]
+    return (f"| {DESCRIPTIONS.get(prior, prior)} | the paper | 50 | " + " | ".join(cells)
+            + (" | –" if share else "") + " | 2000 | – |")
 
 
 def _budget(cfg: dict) -> str:

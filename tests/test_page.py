@@ -1,0 +1,90 @@
+"""The results page (daptools paper report) and its paired statistics."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from daptools import experiments as E
+from daptools.experiments import page as P
+from daptools.experiments.paired import comparisons, interval, paired
+from daptools.experiments.runner import _open_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rows(diffs, a="exp_dense", b="plain", dataset="speech", base=10.0):
+    """Rows of two priors on len(diffs) clips: a = b + diff on each clip (blind), oracle 1 dB higher."""
+    rows = []
+    for i, d in enumerate(diffs):
+        for prior, v in ((b, base + i), (a, base + i + d)):
+            m = {"snr": v, "psnr": v + 10, "pesq": 1.5, "si_sdr": v}
+            rows.append({"table": "table1", "task": "denoise", "dataset": dataset, "clip": f"{dataset}/c{i}",
+                         "prior": prior, "seed": 0, "iterations": 100, "seconds": 2.0, "selection": "auto",
+                         "input": {**m, "snr": 5.0}, "blind": m, "last": m, "oracle": {**m, "snr": v + 1}})
+    return rows
+
+
+def test_paired_difference_mean_interval_and_wins():
+    diffs = [1.0, 2.0, 3.0, -0.5, 1.5]
+    p = paired(_rows(diffs), "exp_dense", "plain", "speech", "snr")
+    assert p.n == 5 and p.mean == pytest.approx(np.mean(diffs)) and p.wins == 4
+    assert p.low < p.mean < p.high and p.low > -0.5 and p.high < 3.0  # within the range of the differences
+    assert p.above_zero  # 4 of 5 clips gain, by 1.4 dB on average: the interval lies above zero
+    q = paired(_rows([-d for d in diffs]), "exp_dense", "plain", "speech", "snr")
+    assert q.mean == pytest.approx(-p.mean) and not q.above_zero and q.wins == 1
+    assert paired(_rows(diffs), "exp_dense", "plain", "digits", "snr") is None  # no such clips
+
+
+def test_interval_is_reproducible_and_handles_small_samples():
+    d = np.random.default_rng(1).normal(0.3, 1.0, 20)
+    assert interval(d) == interval(d)  # fixed seed: a regenerated page is identical
+    lo, hi = interval(d)
+    assert lo < d.mean() < hi
+    assert all(np.isnan(interval([1.0])))
+    assert interval([2.0, 2.0, 2.0]) == (2.0, 2.0)
+
+
+def test_the_ablation_comparisons():
+    assert comparisons(E.FOUR) == [("dilated", "plain"), ("exp", "plain"), ("exp", "dilated"),
+                                   ("exp_dense", "plain"), ("exp_dense", "exp")]
+    assert comparisons(("plain", "exp", "exp_dense")) == [("exp", "plain"), ("exp_dense", "plain"), ("exp_dense", "exp")]
+
+
+def _run(folder, rows, table="table1", priors=("plain", "exp_dense")):
+    cfg = E.RunConfig(table=table, preset="smoke", priors=priors, datasets=("speech",), n_clips=len(rows) // 2).resolved()
+    _open_run(cfg, folder)
+    (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_the_page_shows_ours_the_papers_and_the_paired_interval(tmp_path):
+    _run(tmp_path / "runs" / "t1", _rows([1.0, 2.0, 3.0, 0.5]))
+    text = P.page(tmp_path / "runs")
+    assert "## Table 1: denoising, Gaussian noise (std 0.1)" in text
+    assert "| the paper | 50 | 1.73 ± 0.17 | 6.85 ± 1.47 |" in text  # the paper's plain row, labelled
+    assert "| speech | snr | exp_dense - plain | 4 | +1.62 [" in text
+    # the headline: ours beside the paper's difference of means (8.15 - 6.85)
+    assert "| table1 | speech | snr | 4 | +1.62 [" in text and "| 4/4 | yes | +1.30 |" in text
+    assert "Command (rerun to resume" in text and "daptools paper table1 --preset smoke --priors plain,exp_dense" in text
+    assert not (tmp_path / "runs" / "t1" / "summary.json").exists()  # the page writes nothing into the runs
+
+
+def test_report_writes_once_then_is_unchanged(tmp_path):
+    _run(tmp_path / "runs" / "t1", _rows([1.0, -1.0, 0.5]))
+    page = tmp_path / "results.md"
+    assert not P.write_page(tmp_path / "runs", page)
+    first = page.read_text()
+    assert P.write_page(tmp_path / "runs", page) and page.read_text() == first
+    assert E.main(["report", "--runs", str(tmp_path / "runs"), "--page", str(page), "--check"]) == 0
+    page.write_text(first + "hand-written\n")
+    assert E.main(["report", "--runs", str(tmp_path / "runs"), "--page", str(page), "--check"]) == 1
+    assert E.main(["report", "--runs", str(tmp_path / "empty"), "--page", str(page)]) == 2
+
+
+def test_the_committed_results_page_is_regenerated_unchanged():
+    """docs/results.md is exactly what `daptools paper report` makes of the committed runs."""
+    out = subprocess.run([sys.executable, "-m", "daptools.experiments", "report", "--check"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
