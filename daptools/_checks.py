@@ -46,3 +46,19 @@ def check_options(given, valid, what: str) -> None:
     unknown = set(given) - set(valid)
     if unknown:
         raise DapError(f"unknown {what} option(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(valid))}")
+
+
+def need_extra(module: str, what: str, extra: str):
+    """Import an optional package, or raise a one-line error naming the extra that installs it.
+
+    Args:
+        module (str): the package to import (e.g. "noisereduce").
+        what (str): what needs it, for the message ("spectral gating").
+        extra (str): the extra, e.g. "baselines" (the message says pip install "daptools[baselines]").
+    """
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise DapError(f'{what} needs the {module} package, which is not installed: '
+                       f'pip install "daptools[{extra}]"') from None

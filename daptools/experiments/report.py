@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..baselines import BASELINES
 from ..priors import DESCRIPTIONS
 from ..spectral import HOP
 from ..separation import DEFAULT_SEPARATION
@@ -66,6 +67,13 @@ def _groups(rows: list[dict]) -> dict:
     return groups
 
 
+def label(prior: str) -> str:
+    """The row label of a prior or baseline (the paper's names for its priors)."""
+    if prior in BASELINES:
+        return f"baseline: {BASELINES[prior].description}"
+    return DESCRIPTIONS.get(prior, prior)
+
+
 def beats_mixture(row: dict, selection: str = "blind") -> bool:
     """A separation row's success: BOTH estimates have an SDR more than :data:`BEAT_MARGIN_DB` above
     the mixture's own as the estimate of that source (the row's ``input``).
@@ -101,7 +109,8 @@ def format_summary(summary: dict, paper: bool = False) -> str:
     share = task == "separate"  # the share of mixtures where both estimates beat the mixture's SDR
     lines = [f"## {TABLES[cfg['table']].title}", "", _caption(summary, task), ""]
     lines += _header([c[0] for c in columns], share)
-    for prior in ["(input)"] + list(cfg["priors"]):
+    priors = [p for p in cfg["priors"] if p not in BASELINES] + [p for p in cfg["priors"] if p in BASELINES]
+    for prior in ["(input)"] + priors:
         for sel in (("input",) if prior == "(input)" else ("blind", "last", "oracle")):
             line = _table_row(by, columns, prior, sel, select, share)
             if line is not None:
@@ -116,7 +125,7 @@ def _paper_row(numbers: dict, columns: list[tuple], prior: str, share: bool) -> 
     reports no number)."""
     cells = [f"{numbers[d, m][0]:.2f} ± {numbers[d, m][1]:.2f}" if (d, m) in numbers else "–"
              for _, d, m in columns]
-    return (f"| {DESCRIPTIONS.get(prior, prior)} | the paper | 50 | " + " | ".join(cells)
+    return (f"| {label(prior)} | the paper | 50 | " + " | ".join(cells)
             + (" | –" if share else "") + " | 2000 | – |")
 
 
@@ -179,10 +188,17 @@ def _table_row(by: dict, columns: list[tuple], prior: str, sel: str, select: str
     seconds = np.mean([g["mean"]["seconds"] for g in found])
     if share:
         cells.append(_share_cell(by.get((columns[0][1], prior, sel)), sel))
-    label = {"input": "input", "blind": f"blind ({select})", "last": "last iterate (blind)", "oracle": "oracle"}[sel]
-    it_cell = "–" if sel == "input" or not np.isfinite(its) else f"{its:.0f}"
-    return (f"| {DESCRIPTIONS.get(prior, prior)} | {label} | {max(g['n'] for g in found)} | " + " | ".join(cells)
-            + f" | {it_cell} | {seconds:.0f} |")
+    how = {"input": "input", "blind": f"blind ({select})", "last": "last iterate (blind)", "oracle": "oracle"}[sel]
+    if prior in BASELINES:
+        how = "blind (no fitting)"
+    it_cell = "–" if sel == "input" or prior in BASELINES or not np.isfinite(its) else f"{its:.0f}"
+    return (f"| {label(prior)} | {how} | {max(g['n'] for g in found)} | " + " | ".join(cells)
+            + f" | {it_cell} | {_seconds(seconds)} |")
+
+
+def _seconds(s: float) -> str:
+    """Seconds per clip: whole seconds, or two significant digits below 10 s (the baselines)."""
+    return f"{s:.0f}" if s >= 10 or s == 0 else f"{s:.2g}"
 
 
 def _share_cell(g: dict | None, sel: str) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .._checks import DapError
+from ..baselines import BASELINES, run_baseline
 from ..device import auto_batch_size, cpu_name, cpu_supports_bf16, fit_memory_bytes, resolve_device
 from ..executors import Job, make_executor
 from ..spectral import to_spectrogram
@@ -84,6 +85,21 @@ def _row(cfg, task, p, prior, res, b, seconds) -> dict:
         if k in p:
             row[k] = p[k]
     return row
+
+def _baseline_row(cfg: RunConfig, task: str, p: dict, name: str) -> dict:
+    """A baseline's row: its estimate from the corrupted observation (never the clean clip), scored;
+    no iterations, so it has only the blind selection."""
+    t = time.perf_counter()
+    estimate = run_baseline(name, p["observation"], p)
+    seconds = time.perf_counter() - t
+    row = {"table": cfg.table, "task": task, "dataset": p["dataset"], "clip": p["key"], "prior": name,
+           "seed": cfg.seed, "iterations": 0, "device": "cpu", "precision": "fp64", "seconds": seconds,
+           "selection": "baseline", "input": score_input(task, p), "blind": score(task, p["reference"], estimate)}
+    for k in ("input_snr_db", "noise", "gaps"):
+        if k in p:
+            row[k] = p[k]
+    return row
+
 
 def versions() -> dict:
     """The versions and machine a run records in its config.json."""
@@ -150,9 +166,13 @@ def _open_run(cfg: RunConfig, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "config.json"
     if cfg_path.exists():
-        old = json.loads(cfg_path.read_text())["config"]
-        if json.loads(json.dumps(asdict(cfg))) != old:
+        meta = json.loads(cfg_path.read_text())
+        old, new = meta["config"], json.loads(json.dumps(asdict(cfg)))
+        if {**new, "priors": None} != {**old, "priors": None}:
             raise DapError(f"{out} holds a run with other settings; choose another --out folder")
+        if new["priors"] != old["priors"]:  # more priors or baselines on the same problems: widen the run
+            meta["config"]["priors"] = old["priors"] + [p for p in new["priors"] if p not in old["priors"]]
+            cfg_path.write_text(json.dumps(meta, indent=1))
     else:
         cfg_path.write_text(json.dumps({"config": asdict(cfg), "versions": versions()}, indent=1))
 
@@ -176,7 +196,7 @@ def placement(cfg: RunConfig, shapes: dict) -> tuple[str, dict]:
     batches = {}
     for prior in cfg.priors:
         for ds, shape in shapes.items():
-            if cfg.batch or task == "inpaint" or device.type == "cpu":
+            if cfg.batch or task == "inpaint" or device.type == "cpu" or prior in BASELINES:
                 batches[prior, ds] = cfg.batch or 1
                 continue
             method = (cfg.extra.get("method") or DEFAULT_SEPARATION) if task == "separate" else None
@@ -231,6 +251,8 @@ def fit_rows(cfg: RunConfig, task: str, batch: list[dict], prior: str, device: s
     Returns:
         list[dict]: one row per clip (the ``seconds`` of each: the batch's fitting time / its size).
     """
+    if prior in BASELINES:
+        return [_baseline_row(cfg, task, p, prior) for p in batch]
     t = time.perf_counter()
     res = _solve(task, batch, prior, cfg, device)
     seconds = (time.perf_counter() - t) / len(batch)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .._checks import DapError
+from ..baselines import baseline_names
 from ..presets import get_preset
 from ..priors import prior_names
 from ..spectral import HOP
@@ -24,7 +25,8 @@ class Table:
     Attributes:
         task (str): "denoise", "denoise_env", "inpaint" or "separate".
         datasets (tuple[str]): tutorial categories (mapped to the paper's datasets with --data paper).
-        priors (tuple[str]): the priors the paper lists for this table.
+        priors (tuple[str]): the priors the paper lists for this table (a run may add others, and
+            baselines of :mod:`daptools.baselines`, which are rows like a prior's).
         title (str): caption.
     """
     task: str
@@ -133,9 +135,10 @@ class RunConfig:
         priors = tuple(t.priors if self.priors is None else self.priors)
         if not priors:
             raise DapError("no priors to run: give at least one (or None for the table's own)")
-        bad = [x for x in priors if x not in prior_names()]
+        known = [*prior_names(), *baseline_names(t.task)]
+        bad = [x for x in priors if x not in known]
         if bad:
-            raise DapError(f"unknown prior(s) {', '.join(bad)}; choose from {', '.join(prior_names())}")
+            raise DapError(f"unknown prior(s) {', '.join(bad)} for {self.table}; choose from {', '.join(known)}")
         if self.data not in ("tutorial", "paper"):
             raise DapError(f"--data must be 'tutorial' or 'paper', got {self.data!r}")
         fitting = {"lr": p.lr, "schedule": p.schedule}
