@@ -111,8 +111,10 @@ def _label(cfg: dict) -> str:
     title = TABLES[cfg["table"]].title
     if TABLES[cfg["table"]].task == "separate":
         method = cfg.get("extra", {}).get("method") or "hp"
-        title += (", the paper's model (two source priors + a mask prior)" if method == "dap"
-                  else f", method {method} (this project's own)")
+        title += {"paper": ", the paper's model (two sound priors + one mask prior, Tian et al.'s losses)",
+                  "dap": ", Tian et al.'s recipe (two sound priors + two per-frame mask priors)",
+                  "hp": ", method hp (this project's own: one mask prior, harmonic/percussive losses)"}.get(
+                      method, f", method {method}")
     return title
 
 
