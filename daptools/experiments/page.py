@@ -253,6 +253,9 @@ def _command(folder: Path, cfg: dict) -> str:
     method = cfg.get("extra", {}).get("method")
     if method:
         opts.append(f"--method {method}")
+    schedule = cfg.get("extra", {}).get("schedule")
+    if schedule != preset.schedule and TABLES[cfg["table"]].task != "separate":
+        opts.append(f"--schedule {schedule}")
     if cfg["seed"]:
         opts.append(f"--seed {cfg['seed']}")
     opts.append(f"--executor ray --cpus-per-task 1 --out {folder.as_posix()}")
