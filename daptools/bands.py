@@ -96,7 +96,8 @@ def high_band_noise_std(full: torch.Tensor, rate: int, n_fft: int | None = None)
     mean times ln 2), then the median over those bins: most of the high band is noise most of
     the time, even under a sustained tone or a sweep. Measured on a real bell and on a sine sweep
     with noise of std 0.005-0.05 (docs/whole_recording.md): within 2 %, where the time-domain
-    estimate (:func:`daptools.corruptions.estimate_noise_std`) is 25 times too high on the sweep.
+    estimate (:func:`daptools.corruptions.estimate_noise_std`) is 6-25 times too high on the sweep
+    (std 0.02-0.005: it counts the tone as noise).
 
     Args:
         full (Tensor): (channels, frames) the recording.
