@@ -180,6 +180,33 @@ def test_tasks_hand_in_the_loss_plateau_and_keep_the_callers_choice():
     assert Stopping(floor=2.0).for_task(floor=[0.5]).floor == 2.0
     with pytest.raises(dap.DapError, match="loss_window"):
         Stopping(loss_window=12, every=5)
+    # settings a task measured best for itself apply where the caller left the default
+    rule = Stopping().for_task(loss_plateau=True, loss_window=100, patience=None)
+    assert (rule.loss_window, rule.patience) == (100, None)
+    assert Stopping(loss_window=25).for_task(loss_plateau=True, loss_window=100).loss_window == 25
+    with pytest.raises(dap.DapError, match="unknown stopping option"):
+        Stopping().for_task(window_size=3)
+
+
+def test_separation_hands_the_rule_its_loss_plateau(monkeypatch):
+    from daptools.separation import fitting
+    seen = []
+    real = fitting.fit
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("stopping"))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(fitting, "fit", spy)
+    mixture = dap.mix([dap.data.load_clip("piano", 0, duration=0.25).audio,
+                       dap.data.load_clip("drums", 0, duration=0.25).audio])[0]
+    opts = dict(prior="plain", iterations=2, progress=False, precision="fp32", prior_options={"channels": (4, 8, 16)},
+                recipe={"restarts": 0})
+    dap.separate(mixture, **opts)
+    assert seen[-1].loss_plateau and seen[-1].loss_window == 100 and seen[-1].patience is None
+    dap.separate(mixture, stopping={"loss_window": 25}, **opts)  # the caller's own window is kept
+    assert seen[-1].loss_window == 25 and seen[-1].loss_plateau
+    dap.separate(mixture, select="last", **opts)  # no rule runs: nothing handed
+    assert seen[-1] is None
 
 
 # Real tutorial clips, the settings of the study (docs/stopping.md, "Beyond white noise"), seed 0. The dev fits

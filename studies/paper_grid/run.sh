@@ -1,0 +1,33 @@
+#!/bin/bash
+# The paper's four tables over the whole tutorial set at the cpu preset, as committed in docs/results/cpu/
+# and shown in docs/results.md. Resumable: rerun it and every row already in a rows.jsonl is skipped.
+# Each table is one `daptools paper` command (2 Ray workers of one thread each on a 2-core CPU; set
+# CPUS_PER_TASK / ADDRESS for a cluster); afterwards `daptools paper report` regenerates docs/results.md.
+#
+#   bash studies/paper_grid/run.sh              # everything, in this order
+#   bash studies/paper_grid/run.sh table3       # one part
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PY:-.venv/bin/python}
+RAY="--executor ray --cpus-per-task ${CPUS_PER_TASK:-1} ${ADDRESS:+--address $ADDRESS}"
+OUT=docs/results/cpu
+part() {
+  case $1 in
+    table1) $PY -m daptools.experiments table1 --preset cpu --priors plain,dilated,exp,exp_dense $RAY --out $OUT/table1
+            $PY -m daptools.experiments table1 --preset cpu --priors wiener,gating,gating_ns,rnnoise --out $OUT/table1 ;;
+    table2) $PY -m daptools.experiments table2 --preset cpu --priors plain,exp,exp_dense $RAY --out $OUT/table2
+            $PY -m daptools.experiments table2 --preset cpu --priors wiener,gating,gating_ns,rnnoise --out $OUT/table2 ;;
+    table3) $PY -m daptools.experiments table3 --preset cpu --priors plain,dilated,exp,exp_dense $RAY --out $OUT/table3
+            $PY -m daptools.experiments table3 --preset cpu --priors linear,lpc --out $OUT/table3 ;;
+    table4) $PY -m daptools.experiments table4 --preset cpu --clips 10 --priors plain,dilated,exp,exp_dense $RAY --out $OUT/table4
+            $PY -m daptools.experiments table4 --preset cpu --clips 10 --priors hpss,nmf --out $OUT/table4 ;;
+    table4_paper)  # the paper's own model: three U-Nets per fit, so exp_dense and plain only, with more iterations
+            $PY -m daptools.experiments table4 --preset cpu --clips 10 --method paper --iterations 1000 \
+                --priors exp_dense,plain $RAY --out $OUT/table4_paper ;;
+    *) echo "unknown part $1 (table1 table2 table3 table4 table4_paper)" >&2; exit 2 ;;
+  esac
+}
+for p in "${@:-table1 table3 table2 table4 table4_paper}"; do
+  for q in $p; do part "$q"; done
+done
+$PY -m daptools.experiments report
