@@ -22,7 +22,7 @@ from ..priors import DESCRIPTIONS
 from .ledger import read_rows, read_sittings
 from .paired import comparisons, paired
 from .report import format_summary, summarize
-from .tables import PAPER_CLAIMS, PAPER_RESULTS, TABLES
+from .tables import PAPER_CLAIMS, PAPER_COLUMNS, PAPER_RESULTS, TABLES
 
 ROOT = Path("docs/results")
 PAGE = Path("docs/results.md")
@@ -224,7 +224,8 @@ def _paired_table(folder: Path, cfg: dict) -> str:
              "| dataset | metric | a - b | n | blind: mean [95 % interval] | blind wins | "
              "oracle: mean [95 % interval] | oracle wins |", "|---|---|---|---|---|---|---|---|"]
     for dataset in datasets:
-        for metric in PAIRED_METRICS[task]:
+        reported = PAPER_COLUMNS.get(task, {}).get(dataset)
+        for metric in [m for m in PAIRED_METRICS[task] if reported is None or m in reported or m.startswith("sdr_")]:
             for a, b in comparisons(cfg["priors"]):
                 blind, oracle = paired(rows, a, b, dataset, metric), paired(rows, a, b, dataset, metric, "oracle")
                 if blind is None:
