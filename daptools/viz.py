@@ -743,5 +743,5 @@ def prior_diagram(names=("plain", "dilated", "exp", "exp_dense"), channels=None,
               "connections; green bar: 1×1 transition; dashed blue: skip connections; numbers: filters per conv "
               "(dense: channels of the concatenation → after the transition)")
     fig.text(0.5, 0.005, textwrap.fill(legend, int(18 * width * ncols)), ha="center", va="bottom", fontsize=7.5)
-    fig.tight_layout(rect=(0, 0.06 if ncols == 1 else 0.04, 1, 1))
+    fig.tight_layout(rect=(0, min(0.08, 0.4 / fig.get_size_inches()[1]), 1, 1))  # room for the legend
     return fig

@@ -13,6 +13,7 @@ Exits 1 when a check fails, 2 when no Chromium is found.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -53,10 +54,28 @@ def check_dom(dom: str, page: Path) -> dict:
     return {"images": len(images), "players": len(players), "missing_images": missing, "players_without_audio": silent}
 
 
-def screenshot(binary: str, url: str, out: Path, size: str = "1300,1600") -> Path:
-    """A PNG of the page as Chromium draws it, scrolled to the URL's anchor."""
+# Headless Chromium draws a blank page when asked to screenshot at a #fragment, so the screenshot is taken of a
+# copy of the page (beside it, so its relative links work) whose content before the anchor's section is removed.
+_FROM_ANCHOR = """<script>window.addEventListener("load", function () {
+  var node = document.getElementById(%s);
+  for (; node && node !== document.body && !node.classList.contains("body"); node = node.parentElement) {
+    while (node.previousElementSibling) node.previousElementSibling.remove();
+  }
+});</script></body>"""
+
+
+def screenshot(binary: str, page: Path, out: Path, anchor: str | None = None, size: str = "1300,1600") -> Path:
+    """A PNG of the page as Chromium draws it, starting at the section with id ``anchor`` (None: the top)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    _chromium(binary, "--virtual-time-budget=5000", f"--window-size={size}", f"--screenshot={out}", url)
+    target = page
+    if anchor:
+        target = page.with_name(f"_check_book_{page.name}")
+        target.write_text(page.read_text().replace("</body>", _FROM_ANCHOR % json.dumps(anchor), 1))
+    try:
+        _chromium(binary, "--virtual-time-budget=5000", f"--window-size={size}", f"--screenshot={out}", target.as_uri())
+    finally:
+        if target != page:
+            target.unlink()
     if not out.exists():
         raise SystemExit(f"Chromium wrote no screenshot to {out}")
     return out
@@ -83,7 +102,7 @@ def main(argv=None) -> int:
     url = page.as_uri()
     found = check_dom(rendered_dom(binary, url), page)
     print(f"{args.page}: {found['images']} figures, {found['players']} audio players")
-    shot = screenshot(binary, url + (f"#{args.anchor}" if args.anchor else ""), args.out, args.size)
+    shot = screenshot(binary, page, args.out, args.anchor, args.size)
     print(f"screenshot: {shot}")
     failed = []
     if not found["images"] or not found["players"]:
