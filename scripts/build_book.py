@@ -157,12 +157,14 @@ def _rewrite_links(text: str, where: Path, stage: Path, broken: list) -> str:
     return LINK.sub(fix, text)
 
 
-def _badge_cell(name: str) -> nbformat.NotebookNode:
+def _with_badges(title_cell: str, name: str) -> str:
+    """The notebook's first markdown cell with the launch badges under its title."""
     urls = launch_urls(name)
-    return nbformat.v4.new_markdown_cell(
-        f"[![Open in Colab](../_badges/colab.svg)]({urls['colab']}) "
-        f"[![Launch Binder](../_badges/binder.svg)]({urls['binder']}) "
-        "(run this notebook yourself; the first code cell installs daptools there)")
+    badges = (f"[![Open in Colab](../_badges/colab.svg)]({urls['colab']}) "
+              f"[![Launch Binder](../_badges/binder.svg)]({urls['binder']}) "
+              "(run this notebook yourself; its first code cell installs daptools there)")
+    title, _, rest = title_cell.partition("\n")
+    return f"{title}\n\n{badges}\n{rest}"
 
 
 def stage(executed: Path | None = None, dest: Path = BUILD / "src") -> Path:
@@ -208,7 +210,7 @@ def stage(executed: Path | None = None, dest: Path = BUILD / "src") -> Path:
         for cell in nb.cells:
             if cell.cell_type == "markdown":
                 cell.source = _rewrite_links(cell.source, path, dest, broken)
-        nb.cells.insert(1, _badge_cell(path.name))
+        nb.cells[0].source = _with_badges(nb.cells[0].source, path.name)
         nbformat.write(nb, dest / "notebooks" / path.name)
     if broken:
         raise SystemExit("broken links:\n  " + "\n  ".join(broken))
