@@ -77,11 +77,22 @@ def _decoder_messages():
             said[0] = held.read().decode(errors="replace")
 
 
-def resample(wav: torch.Tensor, orig_sr: int, sr: int) -> torch.Tensor:
-    """Resample the last axis from ``orig_sr`` to ``sr`` (torchaudio, windowed sinc)."""
+def resample(wav: torch.Tensor, orig_sr: int, sr: int, **filter_options) -> torch.Tensor:
+    """Resample the last axis from ``orig_sr`` to ``sr`` (torchaudio, windowed sinc).
+
+    Args:
+        wav (Tensor): (..., samples).
+        orig_sr, sr (int): the rates from and to.
+        **filter_options: torchaudio's filter settings (``lowpass_filter_width``, ``rolloff``,
+            ``resampling_method``, ``beta``); default: torchaudio's (the crossover of
+            :mod:`daptools.bands` passes a sharper one).
+
+    Returns:
+        Tensor: (..., samples at ``sr``); ``wav`` itself when the rates are equal.
+    """
     if int(orig_sr) == int(sr):
         return wav
-    return AF.resample(wav, int(orig_sr), int(sr))
+    return AF.resample(wav, int(orig_sr), int(sr), **filter_options)
 
 
 def load_audio(path, sr: int = SAMPLE_RATE, duration: float | None = None,

@@ -7,10 +7,14 @@
     daptools bench ...    the speed benchmark (daptools.bench)
 
 Input: anything soundfile (libsndfile) reads, at any sample rate and channel
-count. The channels are averaged and the audio resampled to 16 kHz, the rate the
-priors work at; the result is resampled back and written in MONO at the input's
-sample rate (so nothing above 8 kHz is restored; ``inpaint`` keeps the original
-samples outside the gaps and only replaces the gaps).
+count. Every channel is restored (each its own problem, the channels of a segment
+fitted as one batch; ``--mono`` averages them first, for speed, and writes mono).
+The priors work at 16 kHz: each channel is split at 8 kHz with a linear-phase
+crossover (:mod:`daptools.bands`), the band below is restored, and the band above
+is added back (denoise: shrunk by a Wiener gain from the blind noise estimate;
+inpaint: as it is; separate: shared out between the sources), so the output has the
+input's channels, rate and length (``inpaint`` keeps the original samples outside
+the gaps and only replaces the gaps).
 
 Any length: the recording is cut into overlapping segments (``--segment``,
 ``--overlap``; see :mod:`daptools.segments`), the segments are fitted as batches of
@@ -58,9 +62,10 @@ from .separation import DEFAULT_SEPARATION, SEPARATION_METHODS
 
 PASSTHROUGH = {"paper": "daptools.experiments", "bench": "daptools.bench"}
 IO_HELP = ("Reads any file libsndfile reads (WAV, FLAC, OGG, MP3, ...) at any sample rate and channel "
-           "count. The channels are averaged and resampled to 16 kHz for the prior; the result is "
-           "written in mono at the input's sample rate (content above 8 kHz is not restored). Long "
-           "recordings are processed in overlapping segments joined with linear cross-fades.")
+           "count, and writes the same channels at the same rate: every channel is restored (--mono: "
+           "averaged into one first, faster); the prior restores the band up to 8 kHz (at 16 kHz) and "
+           "the band above is kept (denoise: shrunk by a Wiener gain; inpaint: as it is; separate: shared "
+           "out). Long recordings are processed in overlapping segments joined with linear cross-fades.")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -133,6 +138,8 @@ def _add_common(p: argparse.ArgumentParser, n_outputs: int, command: str) -> Non
     adv = p.add_argument_group("for tests and experiments")
     adv.add_argument("--channels", type=_channels, metavar="W1,W2,...",
                      help="U-Net block widths, e.g. 8,16,32 (smaller is faster and weaker; default: the preset's)")
+    p.add_argument("--mono", action="store_true",
+                   help="average the channels and restore one (about 1/channels of the work; the output is mono)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or messages, only warnings and errors")
 
 

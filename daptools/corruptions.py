@@ -310,13 +310,13 @@ def splice_gaps(original: np.ndarray, filled: np.ndarray, gaps, rate: int) -> np
     (``SPLICE_SECONDS``) just outside each gap so the joins do not click.
 
     Args:
-        original (ndarray): (frames,) the recording (mono).
-        filled (ndarray): (frames,) the restoration, at the same rate.
-        gaps (list[tuple[float, float]]): (start, end) in seconds.
+        original (ndarray): (frames,) or (frames, channels) the recording.
+        filled (ndarray): the restoration, the same shape, at the same rate.
+        gaps (list[tuple[float, float]]): (start, end) in seconds, the same in every channel.
         rate (int): the sample rate.
 
     Returns:
-        ndarray: (frames,) float32.
+        ndarray: the shape of ``original``, float32.
     """
     n, ramp = original.shape[0], max(1, int(SPLICE_SECONDS * rate))
     w = np.zeros(n)
@@ -328,4 +328,5 @@ def splice_gaps(original: np.ndarray, filled: np.ndarray, gaps, rate: int) -> np
         w[lo:ia] = np.maximum(w[lo:ia], up[ramp - (ia - lo):])
         hi = min(ib + ramp, n)
         w[ib:hi] = np.maximum(w[ib:hi], up[::-1][:hi - ib])
+    w = w.reshape(-1, *[1] * (np.ndim(original) - 1))  # one weight per frame, for every channel
     return ((1 - w) * original + w * filled).astype(np.float32)

@@ -1,8 +1,10 @@
 """Reading recordings and writing results safely: this module's one concern is files.
 
 * :func:`load_recording` reads any file libsndfile reads and checks that there is something to
-  restore (a :class:`Recording`: the samples at their own rate, and the mono 16 kHz version
-  the priors work on); :func:`to_output` brings a 16 kHz result back to the input's rate.
+  restore (a :class:`Recording`: the samples at their own rate, split by the crossover of
+  :mod:`daptools.bands` into the 16 kHz band the priors work on and the band above, channel by
+  channel, or mixed to mono on request); :func:`to_output` joins a restored 16 kHz band and a
+  high band back into the input's rate, channels and exact frame count.
 * :func:`check_outputs` refuses, before any work, outputs that would overwrite the input,
   exist (without ``force``), repeat or cannot be written.
 * :func:`write_atomic` writes a result without clipping it silently (the overload rule:
@@ -26,7 +28,8 @@ import soundfile as sf
 import torch
 
 from ._checks import DapError
-from .audio import read_samples, resample, write_samples
+from .audio import read_samples, write_samples
+from .bands import join_bands, split_bands
 from .corruptions import SILENCE
 from .spectral import N_FFT, SAMPLE_RATE
 
@@ -40,28 +43,45 @@ SCALED_PEAK = 0.99  # --overload scale: the result's new peak, just below full s
 
 @dataclass
 class Recording:
-    """An input file: its samples at their own rate, and the mono 16 kHz version for the prior."""
+    """An input file: its samples at their own rate, and the bands the restoration works on.
+
+    ``wav`` and ``high`` have one row per channel restored: the file's channels, or one (their
+    average) when it was loaded with ``mono``; ``join_bands(wav, high)`` gives those rows back.
+    """
     path: Path
-    data: np.ndarray        # (frames, channels), float32, at ``rate``
+    data: np.ndarray        # (frames, channels), float32, at ``rate``: the file as read
     rate: int
     format: str
     subtype: str
-    wav: torch.Tensor       # (samples,), mono, 16 kHz
+    wav: torch.Tensor       # (channels, samples), 16 kHz: the band the prior restores
+    high: torch.Tensor      # (channels, frames) at ``rate``: the band above it (zero at 16 kHz)
 
     @property
     def duration(self) -> float:
         return self.data.shape[0] / self.rate
+
+    @property
+    def channels(self) -> int:
+        """The channels restored (1 when mixed to mono)."""
+        return self.wav.shape[0]
+
+    @property
+    def full(self) -> torch.Tensor:
+        """The restored channels at ``rate``, (channels, frames): the file's, or their average."""
+        data = torch.from_numpy(np.ascontiguousarray(self.data.T))
+        return data.mean(0, keepdim=True) if self.channels < data.shape[0] else data
 
     def describe(self) -> str:
         ch = self.data.shape[1]
         return f"{self.path}: {self.duration:.2f} s, {self.rate} Hz, {ch} channel{'s' * (ch > 1)}"
 
 
-def load_recording(path) -> Recording:
+def load_recording(path, mono: bool = False) -> Recording:
     """Read a recording and check that there is something to restore.
 
     Args:
         path (str | Path): the input file.
+        mono (bool): average the channels into one (faster; the output is then mono).
 
     Returns:
         Recording
@@ -90,23 +110,24 @@ def load_recording(path) -> Recording:
         raise DapError(f"{path} is silent: its peak is {20 * np.log10(peak):.0f} dBFS, below "
                        f"{20 * np.log10(SILENCE):.0f} dBFS; raise its level (normalise it) and try again")
     info = sf.info(str(path))
-    wav = resample(torch.from_numpy(np.ascontiguousarray(data.mean(axis=1))), rate, SAMPLE_RATE)
-    return Recording(path, data, rate, info.format, info.subtype, wav.float())
+    rows = data.mean(axis=1, keepdims=True) if mono else data
+    low, high = split_bands(torch.from_numpy(np.ascontiguousarray(rows.T)), rate)
+    return Recording(path, data, rate, info.format, info.subtype, low, high)
 
 
-def to_output(wav16: torch.Tensor, rec: Recording) -> np.ndarray:
-    """A 16 kHz result brought back to the input's rate and exact frame count.
+def to_output(wav16: torch.Tensor, rec: Recording, high: torch.Tensor | None = None) -> np.ndarray:
+    """A restored 16 kHz band joined with a high band at the input's rate (:func:`daptools.bands.join_bands`).
 
     Args:
-        wav16 (Tensor): (samples,) at 16 kHz.
+        wav16 (Tensor): (channels, samples) at 16 kHz, one row per channel of ``rec.wav``.
         rec (Recording): the input.
+        high (Tensor | None): (channels, frames) the high band to add (None: the input's own,
+            ``rec.high``, as it is).
 
     Returns:
-        ndarray: (frames,) at ``rec.rate``.
+        ndarray: (frames, channels) float32 at ``rec.rate``, ready for :func:`write_atomic`.
     """
-    out = resample(wav16.float(), SAMPLE_RATE, rec.rate)[..., :rec.data.shape[0]]
-    pad = rec.data.shape[0] - out.shape[-1]
-    return torch.nn.functional.pad(out, (0, pad)).numpy() if pad > 0 else out.numpy()
+    return join_bands(wav16.float(), rec.high if high is None else high, rec.rate).T.numpy()
 
 
 # ---------------------------------------------------------------------------- checking the outputs
@@ -195,7 +216,7 @@ def overload_rule(path: Path, subtype: str, choice: str | None) -> str:
 
 def write_atomic(path: Path, wav: np.ndarray, rate: int, like: Recording, overload: str | None = None,
                  peak: float | None = None) -> str | None:
-    """Write a mono waveform through a temporary file in the same folder, then rename it.
+    """Write a waveform through a temporary file in the same folder, then rename it.
 
     Keeps the input's subtype (e.g. PCM_16) when the output has the input's format. Integer and
     lossy subtypes cannot hold samples beyond +-1 (libsndfile would wrap them around); when the
@@ -205,7 +226,8 @@ def write_atomic(path: Path, wav: np.ndarray, rate: int, like: Recording, overlo
     ``SCALED_PEAK`` (the default elsewhere: FLAC, OGG, ...), "clip" clips to +-1.
 
     Args:
-        path (Path), wav (ndarray), rate (int): the output, its samples and sample rate.
+        path (Path), wav (ndarray), rate (int): the output, its samples ((frames,) or
+            (frames, channels)) and sample rate.
         like (Recording): the input, whose subtype the output keeps where it can.
         overload (str | None): "float", "scale", "clip" or None (the default rule above).
         peak (float | None): the peak that decides and sets the gain (default: this waveform's;

@@ -5,12 +5,16 @@
     done = dap.restore_file("inpaint", "dropouts.flac", "filled.flac", gaps=[(1.20, 1.35)])
     done = dap.restore_file("separate", "mixture.wav", ["piano.wav", "drums.wav"])
 
-:func:`restore_file` reads the file (:mod:`daptools.fileio`: any format libsndfile reads,
-averaged to mono and resampled to 16 kHz), cuts it into overlapping segments
-(:mod:`daptools.segments`), fits the segments as batches of independent problems with one
-progress bar, keeps every finished segment in a work folder (:mod:`daptools.resume`), joins
-the results with linear cross-fades and writes them in mono at the input's rate, safely. The
-``daptools denoise|inpaint|separate`` commands (:mod:`daptools.cli`) are this function.
+:func:`restore_file` reads the file (:mod:`daptools.fileio`: any format libsndfile reads) and
+splits every channel at 8 kHz (:mod:`daptools.bands`): the band below, at 16 kHz, is what the
+prior restores. It cuts that band into overlapping segments (:mod:`daptools.segments`) and fits
+them as batches of independent problems, every channel of a segment its own problem in the same
+batch, with one progress bar; it keeps every finished segment in a work folder
+(:mod:`daptools.resume`), joins the results with linear cross-fades, adds the band above 8 kHz
+back (denoise: shrunk by a Wiener gain; inpaint: as it is; separate: shared out between the
+sources) and writes the input's channels at the input's rate, safely (``mono``: the channels
+averaged first, for speed). The ``daptools denoise|inpaint|separate`` commands
+(:mod:`daptools.cli`) are this function.
 
 Outside the notebook series: the notebooks teach the tasks on clips in memory
 (:func:`daptools.denoise` and friends); no notebook teaches file restoration.
@@ -31,13 +35,14 @@ from tqdm import tqdm
 
 from . import __version__
 from ._checks import DapError
+from .bands import share_high_band, wiener_high_band
 from .corruptions import GapMask, detect_gaps, parse_gaps, splice_gaps
 from .device import auto_batch_size, fit_memory_bytes, resolve_device, resolve_precision
 from .fileio import Recording, check_outputs, load_recording, output_subtype, overload_rule, to_output, write_atomic
 from .presets import get_preset
 from .priors import build_prior, prior_names
 from .resume import WorkFolder, default_path, file_sha256
-from .segments import align_sources, plan_segments
+from .segments import align_channels, align_sources, plan_segments
 from .spectral import N_FFT, N_FREQ, SAMPLE_RATE, n_frames
 from .stopping import Stopping
 from .separation import DEFAULT_SEPARATION, memory_model
@@ -104,6 +109,7 @@ class _Run:
     force: bool
     overload: str | None
     quiet: bool
+    mono: bool = False
     started: float = field(default_factory=time.perf_counter)
     work: WorkFolder | None = None
     fitted: int = 0                                 # segments fitted (not read back from the work folder)
@@ -126,12 +132,15 @@ def restore_file(command: str, source, outputs, *, preset: str | None = None, pr
                  device: str = "auto", seed: int = 0, hop: int | None = None, channels=None,
                  seeds: int | None = None, method: str | None = None, gaps=None, min_gap: float | None = None,
                  segment: float = 2.0, overlap: float = 0.25, batch: int | None = None, resume: bool = False,
-                 work_dir=None, force: bool = False, overload: str | None = None, quiet: bool = False) -> Restored:
+                 work_dir=None, force: bool = False, overload: str | None = None, quiet: bool = False,
+                 mono: bool = False) -> Restored:
     """Restore a recording file of any length: denoise it, fill its gaps, or separate it in two.
 
     The same as ``daptools denoise|inpaint|separate`` (see ``daptools COMMAND --help`` for every
     option; the error messages name the command line's options). Progress and messages go to
     stderr unless ``quiet``; a result beyond full scale is never clipped silently (``overload``).
+    Every channel is restored (each its own problem, fitted in the same batch) and the band above
+    8 kHz is kept: the output has the input's channels, rate and length.
 
     Args:
         command (str): "denoise", "inpaint" or "separate".
@@ -161,6 +170,7 @@ def restore_file(command: str, source, outputs, *, preset: str | None = None, pr
         force (bool): replace existing outputs (never the input).
         overload (str | None): "float", "scale" or "clip" (see :func:`daptools.fileio.write_atomic`).
         quiet (bool): no progress bar or messages, only warnings.
+        mono (bool): average the channels and restore one (faster; the output is mono).
 
     Returns:
         Restored: the outputs written and a summary (segments, iterations, time).
@@ -172,7 +182,7 @@ def restore_file(command: str, source, outputs, *, preset: str | None = None, pr
     run = _settings(command, source, outputs, preset=preset, prior=prior, iterations=iterations, select=select,
                     precision=precision, device=device, seed=seed, hop=hop, channels=channels, seeds=seeds,
                     method=method, gaps=gaps, min_gap=min_gap, segment=segment, overlap=overlap, batch=batch,
-                    resume=resume, work_dir=work_dir, force=force, overload=overload, quiet=quiet)
+                    resume=resume, work_dir=work_dir, force=force, overload=overload, quiet=quiet, mono=mono)
     with _catching_ctrl_c(), warnings.catch_warnings():
         # fit() reads the loss for its (disabled) bar with float() on a tensor that needs grad
         warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
@@ -234,15 +244,19 @@ def _catching_ctrl_c():
 
 
 def _denoise(run: _Run) -> Restored:
+    """Each segment's channels are fitted together; the band above 8 kHz gets a Wiener gain."""
     rec, outs, opts = _start(run)
     plan, work, pieces = _open_segments(run, rec, outs, opts)
 
     def solve(batch, callback):
-        return _decoded(denoise(pieces[batch], callback=callback, every=_every(opts["iterations"]), **opts))
+        x = pieces[batch]  # (segments, channels, samples): every channel its own problem
+        out = _decoded(denoise(x.flatten(0, 1), callback=callback, every=_every(opts["iterations"]), **opts))
+        return out.reshape(x.shape)
 
     label = f"denoise {len(plan)} segment{'s' * (len(plan) > 1)}"
     out = _run_batches(solve, list(range(len(plan))), run, opts["iterations"], label, work)
-    return _finish(run, rec, outs, [to_output(plan.join(torch.stack(out)), rec)], plan)
+    high = wiener_high_band(rec.high, rec.full, rec.rate)
+    return _finish(run, rec, outs, [to_output(plan.join(torch.stack(out)), rec, high)], plan)
 
 
 def _inpaint(run: _Run) -> Restored:
@@ -256,16 +270,18 @@ def _inpaint(run: _Run) -> Restored:
     todo = [k for k in range(len(plan)) if plan.local_gaps(k, gaps16)]
 
     def solve(batch, callback):
+        x = pieces[batch]  # (segments, channels, samples): the gaps are gaps in every channel
         masks = torch.cat([GapMask([(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in plan.local_gaps(k, gaps16)],
-                                   plan.size).spectrogram() for k in batch])
-        return _decoded(inpaint(pieces[batch], masks, callback=callback, every=_every(opts["iterations"]),
-                                **opts))
+                                   plan.size).spectrogram() for k in batch]).repeat_interleave(x.shape[1], 0)
+        out = _decoded(inpaint(x.flatten(0, 1), masks, callback=callback, every=_every(opts["iterations"]),
+                               **opts))
+        return out.reshape(x.shape)
 
     label = f"inpaint {len(todo)} of {len(plan)} segment{'s' * (len(plan) > 1)}"
     filled = _run_batches(solve, todo, run, opts["iterations"], label, work)
     restored = pieces.clone()
     restored[todo] = torch.stack(filled)
-    out = splice_gaps(rec.data.mean(axis=1), to_output(plan.join(restored), rec), gaps, rec.rate)
+    out = splice_gaps(rec.full.T.numpy(), to_output(plan.join(restored), rec), gaps, rec.rate)
     done = _finish(run, rec, outs, [out], plan)
     done.gaps = gaps
     return done
@@ -279,12 +295,15 @@ def _separate(run: _Run) -> Restored:
                    "their overlap, a heuristic: sources may swap at segment borders")
 
     def solve(batch, callback):
-        return _decoded(separate(pieces[batch], callback=callback, every=_every(opts["iterations"]), **opts))
+        x = pieces[batch]  # (segments, channels, samples) -> (segments, sources, channels, samples)
+        out = _decoded(separate(x.flatten(0, 1), callback=callback, every=_every(opts["iterations"]), **opts))
+        return align_channels(out.reshape(*x.shape[:2], *out.shape[1:]).transpose(1, 2))
 
     label = f"separate {len(plan)} segment{'s' * (len(plan) > 1)}"
     out = torch.stack(_run_batches(solve, list(range(len(plan))), run, opts["iterations"], label, work))
-    sources = plan.join(align_sources(out, plan))
-    return _finish(run, rec, outs, [to_output(s, rec) for s in sources], plan)
+    sources = plan.join(align_sources(out, plan))  # (sources, channels, samples)
+    highs = share_high_band(rec.high, sources, rec.rate)
+    return _finish(run, rec, outs, [to_output(s, rec, h) for s, h in zip(sources, highs)], plan)
 
 
 _COMMANDS = {"denoise": _denoise, "inpaint": _inpaint, "separate": _separate}
@@ -300,9 +319,7 @@ def _start(run: _Run) -> tuple[Recording, list[Path], dict]:
     device = resolve_device(run.device)
     if run.iterations is not None and run.iterations < 1:
         raise DapError(f"--iterations must be at least 1, got {run.iterations}")
-    if run.batch is None:
-        run.batch = 1 if device.type == "cpu" else gpu_batch_size(run, device)
-    if run.batch < 1:
+    if run.batch is not None and run.batch < 1:
         raise DapError(f"--batch must be at least 1, got {run.batch}")
     if run.seeds is not None and run.seeds < 1:
         raise DapError(f"--seeds must be at least 1, got {run.seeds}")
@@ -312,29 +329,33 @@ def _start(run: _Run) -> tuple[Recording, list[Path], dict]:
         raise DapError(f"--min-gap must be at least {hop_ms:.0f} ms (one hop), got {run.min_gap:g}")
     opts = _fit_options(run)
     build_prior(run.prior, **opts.get("prior_options", {}))  # any bad prior option fails here, not mid-run
-    rec = load_recording(run.source)
+    rec = load_recording(run.source, mono=run.mono)
+    if run.batch is None:
+        run.batch = 1 if device.type == "cpu" else gpu_batch_size(run, device, rec.channels)
     outputs = check_outputs(run.outputs, rec.path, run.force)
     for out in outputs:  # --overload float on a format without float samples fails now, not after the fit
         overload_rule(out, output_subtype(out, rec), run.overload)
     return rec, outputs, opts
 
 
-def gpu_batch_size(run, device: torch.device) -> int:
+def gpu_batch_size(run, device: torch.device, channels: int = 1) -> int:
     """Segments per batch on a GPU: as many as its free memory holds, from the prior's memory estimate.
 
     Args:
         run: the run's settings (``command``, ``prior``, ``preset``, ``channels``, ``segment``,
             ``overlap``, ``hop``, as :func:`restore_file` takes them).
         device (torch.device): the GPU.
+        channels (int): the recording's channels restored (each segment is that many problems).
 
     Returns:
-        int
+        int: at least 1.
     """
     size, _ = _segment_sizes(run)
     opts = {"channels": run.channels} if run.channels else get_preset(run.preset).prior_options()
     shape = (2, N_FREQ, n_frames(size, _hop(run)))
     method = (run.method or DEFAULT_SEPARATION) if run.command == "separate" else None
-    return auto_batch_size(device, fit_memory_bytes(memory_model(method, run.prior, shape, **opts), shape))
+    problems = auto_batch_size(device, fit_memory_bytes(memory_model(method, run.prior, shape, **opts), shape))
+    return max(1, problems // channels)
 
 
 def _hop(run) -> int:
@@ -426,7 +447,8 @@ def _open_work(run: _Run, rec: Recording, outputs, opts: dict, **extra) -> WorkF
                    "preset": run.preset, **settings, "precision": resolve_precision(opts["precision"], dev),
                    "device": dev.type, "stopping": None if rule is None else asdict(rule), "segment": run.segment,
                    "overlap": run.overlap, "batch": run.batch, "torch": torch.__version__,
-                   "cpu_threads": torch.get_num_threads() if dev.type == "cpu" else None, **extra}
+                   "cpu_threads": torch.get_num_threads() if dev.type == "cpu" else None, "mono": run.mono,
+                   **extra}
     path = Path(run.work_dir) if run.work_dir else default_path(outputs[0])
     run.work = WorkFolder.open(path, fingerprint, run.resume)
     if run.resume and not run.work.resumed:
@@ -436,7 +458,7 @@ def _open_work(run: _Run, rec: Recording, outputs, opts: dict, **extra) -> WorkF
 
 def _open_segments(run: _Run, rec: Recording, outputs, opts: dict, keep_out=(), margin: int = 0, **extra):
     """Plan the segments, open the work folder and say what will run: (plan, work folder, segments)."""
-    plan = _plan(run, rec.wav.numel(), keep_out=keep_out, margin=margin)
+    plan = _plan(run, rec.wav.shape[-1], keep_out=keep_out, margin=margin)
     work = _open_work(run, rec, outputs, opts, **extra)
     _announce(run, rec, opts, plan)
     return plan, work, plan.split(rec.wav)
@@ -447,7 +469,12 @@ def _announce(run: _Run, rec: Recording, opts: dict, plan) -> None:
     n = opts["iterations"]
     its = f"up to {n} iterations each, stopped blindly" if run.select == "auto" else \
         f"{n} iteration{'s' * (n != 1)}"
-    _say(run, f"{rec.describe()} -> mono, 16 kHz for the prior; {seg}; {run.prior}, {its} on "
+    ch = rec.data.shape[1]
+    kept = ("mono (--mono)" if run.mono and ch > 1 else "mono" if ch == 1 else
+            f"{ch} channels, each its own problem in one batch")
+    above = {"denoise": "Wiener gain", "inpaint": "kept as it is", "separate": "shared out"}[run.command]
+    band = f"; above 8 kHz: {above}" if rec.rate > SAMPLE_RATE else ""
+    _say(run, f"{rec.describe()} -> {kept}, 16 kHz for the prior{band}; {seg}; {run.prior}, {its} on "
               f"{resolve_device(run.device).type}")
 
 
@@ -543,7 +570,9 @@ def _finish(run: _Run, rec: Recording, outputs, waves, plan) -> Restored:
         fits = (f"; the fits ran {run.used[0]} iterations" if len(run.used) == 1 else
                 f"; the fits ran {int(np.median(run.used))} iterations per batch (median of {len(run.used)}, "
                 f"{min(run.used)}-{max(run.used)})")
-    _say(run, f"wrote {names} ({rec.duration:.2f} s, mono, {rec.rate} Hz) in {elapsed:.1f} s{fits}")
+    ch = waves[0].shape[1]
+    _say(run, f"wrote {names} ({rec.duration:.2f} s, {'mono' if ch == 1 else f'{ch} channels'}, {rec.rate} Hz) in "
+              f"{elapsed:.1f} s{fits}")
     return Restored(outputs, rec.duration, elapsed, len(plan), fitted=run.fitted, iterations=list(run.used),
                     warnings=list(run.warnings))
 

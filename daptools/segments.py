@@ -174,11 +174,12 @@ def align_sources(pieces: torch.Tensor, plan: SegmentPlan) -> torch.Tensor:
 
     Separation returns its sources in an arbitrary order per segment. Going left to
     right, each segment takes the permutation of its sources that best correlates with
-    the previous segment in their overlap. A heuristic: it fails when a source is
-    silent in the overlap or when the prior splits two segments differently.
+    the previous segment in their overlap (over all channels together). A heuristic: it
+    fails when a source is silent in the overlap or when the prior splits two segments
+    differently.
 
     Args:
-        pieces (Tensor): (n_segments, n_sources, size).
+        pieces (Tensor): (n_segments, n_sources, ..., size), e.g. (n, sources, channels, size).
         plan (SegmentPlan): the plan the pieces were cut with.
 
     Returns:
@@ -188,11 +189,34 @@ def align_sources(pieces: torch.Tensor, plan: SegmentPlan) -> torch.Tensor:
     n_src = pieces.shape[1]
     for k in range(1, len(plan)):
         a, b = plan.starts[k], plan.starts[k - 1] + plan.size
-        prev = out[k - 1, :, a - plan.starts[k - 1]:b - plan.starts[k - 1]]
-        cur = out[k, :, :b - a]
+        prev = out[k - 1, ..., a - plan.starts[k - 1]:b - plan.starts[k - 1]]
+        cur = out[k, ..., :b - a]
         best = max(itertools.permutations(range(n_src)),
                    key=lambda perm: sum(_corr(prev[i], cur[j]) for i, j in enumerate(perm)))
         out[k] = out[k, list(best)]
+    return out
+
+
+def align_channels(pieces: torch.Tensor) -> torch.Tensor:
+    """Order the separated sources of every channel like those of the first channel.
+
+    Each channel of a segment is separated on its own, and a separation may return its sources
+    in any order: each channel takes the permutation whose sources best correlate (in absolute
+    value: a channel may be inverted) with the first channel's, over the whole segment.
+
+    Args:
+        pieces (Tensor): (n_segments, n_sources, n_channels, size).
+
+    Returns:
+        Tensor: same shape, each channel's sources reordered.
+    """
+    out = pieces.clone()
+    n_src = pieces.shape[1]
+    for k in range(pieces.shape[0]):
+        for c in range(1, pieces.shape[2]):
+            best = max(itertools.permutations(range(n_src)),
+                       key=lambda perm: sum(abs(_corr(out[k, i, 0], out[k, j, c])) for i, j in enumerate(perm)))
+            out[k, :, c] = out[k, list(best), c]
     return out
 
 

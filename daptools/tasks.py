@@ -154,6 +154,9 @@ def separate(mixture, prior="exp_dense", iterations: int = 2000, seed=0, referen
     * ``"dap"``: Tian et al.'s Deep Audio Prior recipe on this project's U-Nets (ReLU magnitude
       sources with the mixture's phase, two per-frame masks, L1 + temporal differences +
       multi-scale exclusion + mask sum, binary loss late, input noise, Adam 3e-4 decayed, restarts);
+    * ``"paper"``: the paper's own model (Sec. 4.3): two sound priors (magnitudes with the mixture's
+      phase) and one mask prior per bin, m*s1 + (1-m)*s2, with Tian et al.'s losses (L1 + temporal
+      differences + exclusion, binary loss late, input noise), Adam 1e-3, restarts;
     * ``"masks"``: the earlier model: two complex source priors and a sigmoid mask prior,
       m*s1 + (1-m)*s2, MSE plus :func:`daptools.separation.separation_regularizer` (exclusion,
       binary, smooth, balance).
@@ -166,7 +169,8 @@ def separate(mixture, prior="exp_dense", iterations: int = 2000, seed=0, referen
         seed (int): seeds the weights and z (a restart or an extra try adds 1000 per attempt).
         references (Tensor | None): clean sources (2, samples) or (batch, 2, samples), only for
             monitoring/oracle; the score is the mean SNR under the best ordering of the estimates.
-        method (str): "hp", "dap" or "masks".
+        method (str): "hp" (the default), "dap" (Tian et al.'s recipe), "paper" (the paper's model: two
+            sound priors and one mask prior) or "masks".
         exclusion, binary, smooth, balance (float | None): regulariser weights; None: the method's
             own ("masks": 0.1, 0.01, 0.01, 1.0; ``smooth`` is the "masks" method's only).
         prior_options (dict): options for each U-Net (e.g. ``{"channels": (16, 32, 64)}``).

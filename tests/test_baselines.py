@@ -29,6 +29,7 @@ def test_wiener_removes_white_noise_from_a_low_tone():
 
 
 def test_rnnoise_output_is_aligned_with_its_input():
+    pytest.importorskip("pyrnnoise")  # the optional extra daptools[baselines]
     clean = dap.data.load_clips("speech", n=1, duration=1.0)[0].audio
     out = B.rnnoise(clean)
     assert out.shape == clean.shape
@@ -38,6 +39,7 @@ def test_rnnoise_output_is_aligned_with_its_input():
 
 
 def test_spectral_gating_runs_both_ways():
+    pytest.importorskip("noisereduce")
     noisy = dap.add_gaussian_noise(_sine(), 0.05, seed=1)
     for stationary in (True, False):
         out = B.spectral_gating(noisy, stationary=stationary)
@@ -54,6 +56,7 @@ def test_linear_fill_draws_the_line_and_keeps_the_rest():
 
 
 def test_lpc_fill_continues_a_tone_across_its_gap():
+    pytest.importorskip("librosa")
     clean = _sine(f=330.0) + 0.3 * _sine(f=660.0)
     holed = clean.clone()
     holed[5000:7000] = 0
@@ -69,6 +72,7 @@ def test_inpainting_baselines_refuse_no_gaps():
 
 
 def test_nmf_splits_a_tone_from_clicks():
+    pytest.importorskip("librosa")
     tone = _sine(f=300.0)
     clicks = torch.zeros(SR)
     g = torch.Generator().manual_seed(0)

@@ -73,8 +73,8 @@ def test_help_says_what_goes_in_and_what_comes_out(capsys):
         cli.main(["denoise", "--help"])
     assert done.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "16 kHz" in text and "mono at the input's sample rate" in text
-    for option in ("--prior", "--iterations", "--preset", "--device", "--seed", "--quiet", "--precision",
+    assert "16 kHz" in text and "writes the same channels at the same rate" in text
+    for option in ("--mono", "--prior", "--iterations", "--preset", "--device", "--seed", "--quiet", "--precision",
                    "--segment", "--overlap", "--batch", "--force", "--resume", "--work-dir", "--overload", "--seeds"):
         assert option in text
 
@@ -92,7 +92,7 @@ def test_no_command_is_a_one_line_error_and_help_lists_the_commands(capsys):
 # ---------------------------------------------------------------------------- restoring
 
 
-def test_denoise_any_rate_and_channels_writes_mono_at_the_input_rate(tmp_path, capsys):
+def test_denoise_any_rate_and_channels_writes_them_back_at_the_input_rate(tmp_path, capsys):
     noisy = real_speech(2.6) + 0.05 * np.random.default_rng(0).standard_normal(int(2.6 * SR))
     up = dap.resample(torch.from_numpy(noisy).float(), SR, 44100).numpy()
     src = write(tmp_path / "noisy.flac", np.stack([up, 0.5 * up], 1), 44100)
@@ -100,11 +100,15 @@ def test_denoise_any_rate_and_channels_writes_mono_at_the_input_rate(tmp_path, c
     rc, err = run(capsys, "denoise", src, "-o", out, *TINY, "--segment", "1", "--overlap", "0.25", "--batch", "3")
     assert rc == 0, err
     info = sf.info(str(out))
-    assert (info.samplerate, info.channels, info.frames) == (44100, 1, sf.info(str(src)).frames)
+    assert (info.samplerate, info.channels, info.frames) == (44100, 2, sf.info(str(src)).frames)
     data, _ = sf.read(str(out))
     assert np.isfinite(data).all() and np.abs(data).max() > 0
-    assert "44100 Hz, 2 channels" in err and "denoise 4 segments" in err
+    assert "44100 Hz, 2 channels -> 2 channels, each its own problem in one batch" in err
+    assert "denoise 4 segments" in err and "(2.60 s, 2 channels, 44100 Hz)" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["noisy.flac", "restored.flac"]
+    rc, err = run(capsys, "denoise", src, "-o", tmp_path / "mono.flac", *TINY, "--segment", "1", "--mono")
+    assert rc == 0, err
+    assert sf.info(str(tmp_path / "mono.flac")).channels == 1 and "-> mono (--mono)" in err
 
 
 def test_default_prior_runs(tmp_path, capsys):

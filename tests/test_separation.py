@@ -155,6 +155,18 @@ def test_the_dap_recipe_runs_with_its_own_settings(pair):
     assert float((m - m[:, :, :1]).abs().max()) == 0  # per-frame gains
 
 
+def test_the_papers_model_is_two_sound_priors_and_one_mask(pair):
+    mixture, _, spec = pair
+    r = dap.separate(mixture, prior="plain", method="paper", iterations=2, progress=False, prior_options=TINY,
+                     precision="fp32", recipe={"restarts": 0})
+    assert r.method == "paper" and r.history["lr"][0] == pytest.approx(1e-3)
+    net = S.MaskedSources(spec, S.RECIPES["paper"], "plain", **TINY)
+    assert len(net.sounds) == 2 and len(net.maskers) == 1
+    m = S.masks_of(r.output)
+    assert torch.allclose(m.sum(1), torch.ones_like(m[:, 0]), atol=1e-6)  # m and 1 - m
+    assert float((m - m[:, :, :1]).abs().max()) > 0  # one value per bin, not per frame
+
+
 def test_separate_bad_options(pair):
     mixture, _, _ = pair
     with pytest.raises(dap.DapError, match="unknown method"):
@@ -173,7 +185,7 @@ def test_hpss_baseline_shares_out_the_mixture(pair):
         S.hpss(mixture, kernel=4)
 
 
-@pytest.mark.parametrize("method, unets", [("hp", 1), ("dap", 4), ("masks", 3)])
+@pytest.mark.parametrize("method, unets", [("hp", 1), ("dap", 4), ("paper", 3), ("masks", 3)])
 def test_memory_model_is_what_the_method_fits(pair, method, unets):
     from daptools.device import fit_memory_bytes
     _, _, spec = pair

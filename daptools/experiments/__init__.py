@@ -32,7 +32,7 @@ Modules, one concern each:
 from .command import main
 from .figure2 import convergence, plot_convergence
 from .ledger import read_rows
-from .page import headline, page, precomputed, write_page
+from .page import headline, precomputed, write_page
 from .paired import Paired, paired
 from .problems import corrupt, mixtures, problems, score, score_input
 from .report import BEAT_MARGIN_DB, beats_mixture, format_summary, summarize
@@ -41,5 +41,5 @@ from .tables import FOUR, METRICS, PAPER_COLUMNS, PAPER_SECONDS, TABLES, RunConf
 
 __all__ = ["BEAT_MARGIN_DB", "FOUR", "METRICS", "PAPER_COLUMNS", "PAPER_SECONDS", "TABLES", "RunConfig", "Table",
            "beats_mixture", "convergence", "corrupt", "fit_rows", "format_summary", "main", "mixtures",
-           "Paired", "headline", "page", "paired", "placement", "plan_jobs", "precomputed", "write_page", "plot_convergence", "problems", "read_rows", "run_table", "score",
+           "Paired", "headline", "paired", "placement", "plan_jobs", "precomputed", "write_page", "plot_convergence", "problems", "read_rows", "run_table", "score",
            "score_input", "summarize", "versions"]

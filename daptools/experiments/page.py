@@ -111,8 +111,10 @@ def _label(cfg: dict) -> str:
     title = TABLES[cfg["table"]].title
     if TABLES[cfg["table"]].task == "separate":
         method = cfg.get("extra", {}).get("method") or "hp"
-        title += (", the paper's model (two source priors + a mask prior)" if method == "dap"
-                  else f", method {method} (this project's own)")
+        title += {"paper": ", the paper's model (two sound priors + one mask prior, Tian et al.'s losses)",
+                  "dap": ", Tian et al.'s recipe (two sound priors + two per-frame mask priors)",
+                  "hp": ", method hp (this project's own: one mask prior, harmonic/percussive losses)"}.get(
+                      method, f", method {method}")
     return title
 
 
@@ -251,6 +253,9 @@ def _command(folder: Path, cfg: dict) -> str:
     method = cfg.get("extra", {}).get("method")
     if method:
         opts.append(f"--method {method}")
+    schedule = cfg.get("extra", {}).get("schedule")
+    if schedule != preset.schedule and TABLES[cfg["table"]].task != "separate":
+        opts.append(f"--schedule {schedule}")
     if cfg["seed"]:
         opts.append(f"--seed {cfg['seed']}")
     opts.append(f"--executor ray --cpus-per-task 1 --out {folder.as_posix()}")

@@ -188,7 +188,7 @@ def _table_row(by: dict, columns: list[tuple], prior: str, sel: str, select: str
     seconds = np.mean([g["mean"]["seconds"] for g in found])
     if share:
         cells.append(_share_cell(by.get((columns[0][1], prior, sel)), sel))
-    how = {"input": "input", "blind": f"blind ({select})", "last": "last iterate (blind)", "oracle": "oracle"}[sel]
+    how = {"input": "input", "blind": f"blind ({select})", "last": "last iterate", "oracle": "oracle"}[sel]
     if prior in BASELINES:
         how = "blind (no fitting)"
     it_cell = "–" if sel == "input" or prior in BASELINES or not np.isfinite(its) else f"{its:.0f}"

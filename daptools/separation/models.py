@@ -120,11 +120,11 @@ def memory_model(method: str | None, prior: str = "exp_dense", shape=(2, N_FREQ,
                  **options) -> nn.Module:
     """The module one problem of ``method`` fits, for a memory estimate (``daptools.device.fit_memory_bytes``).
 
-    "hp" fits one mask prior, "dap" four U-Nets (two sound priors, two mask priors), "masks" three;
+    "hp" fits one mask prior, "dap" four U-Nets (two sound priors, two mask priors), "paper" and "masks" three;
     None (denoising, inpainting) one prior.
 
     Args:
-        method (str | None): "hp", "dap", "masks", or None for a single prior.
+        method (str | None): "hp", "dap", "paper", "masks", or None for a single prior.
         prior (str): prior design.
         shape (tuple): one problem's observation (channels, freq, frames): "hp" and "dap" hold
             the mixture as a buffer of this size (the default, 2 frames, counts the networks only).

@@ -34,7 +34,8 @@ What a recipe chooses (:class:`Recipe`):
   :meth:`Objective.blind_loss`) is kept, a blind choice: the clean sources are never used.
 
 :data:`RECIPES` holds the named ones: ``"dap"`` (Tian et al.'s recipe, as far as the paper's
-U-Net priors allow) and ``"hp"`` (the package default, chosen by measurement: docs/separation.md).
+U-Net priors allow: two sound priors and two per-frame mask priors), ``"paper"`` (the paper's own
+model, Sec. 4.3: two sound priors and one mask prior, m and 1 - m, with Tian et al.'s losses) and ``"hp"`` (the package default, chosen by measurement: docs/separation.md).
 :func:`daptools.separation.hpss` is a prior-free baseline (median-filtering harmonic/percussive separation), not a
 method of the package's priors.
 """
@@ -44,7 +45,7 @@ from dataclasses import dataclass, fields, replace
 
 from .._checks import DapError, check_options
 
-SEPARATION_METHODS = ("hp", "dap", "masks")   # "masks": the earlier model (models.SeparationPrior)
+SEPARATION_METHODS = ("hp", "dap", "paper", "masks")   # "masks": the earlier model (models.SeparationPrior)
 DEFAULT_SEPARATION = "hp"  # chosen by measurement (docs/separation.md)
 SOURCES = ("magnitude", "complex", "mixture")
 MASKS = ("bin", "frame")
@@ -130,6 +131,12 @@ RECIPES = {
     "dap": Recipe(sources="magnitude", masks="frame", combine="independent", loss="l1", temporal=1.0,
                   exclusion=1.0, mask_sum=1.0, binary=0.01, binary_from=0.9, lr=3e-4, schedule="step",
                   input_noise=0.03, restarts=2),
+    # the paper's own model (Sec. 4.3): two sound priors and ONE mask prior, m * s1 + (1 - m) * s2, with Tian et al.'s
+    # losses (L1 reconstruction, temporal differences, exclusion, the late binary-mask loss; the mask-sum penalty is
+    # moot with m and 1 - m) and the paper's lr 1e-3; magnitude sources with the mixture's phase as in Tian et al.;
+    # the mask per time-frequency bin (the paper's mask is a U-Net output, which has one value per bin)
+    "paper": Recipe(sources="magnitude", masks="bin", combine="complement", loss="l1", temporal=1.0, exclusion=1.0,
+                    binary=0.01, binary_from=0.9, lr=1e-3, schedule=None, input_noise=0.03, restarts=2),
     # the default, chosen by measurement (docs/separation.md)
     "hp": Recipe(sources="mixture", masks="bin", combine="complement", loss="l1", temporal=1.0, spectral=1.0,
                  roles=True, power=2.0, compress=0.5, exclusion=0.0, lr=3e-3, restarts=2),
