@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.daptools-installed
 
-.PHONY: lab test test-fast test-bf16 setup clean-venv bench
+.PHONY: lab test test-fast test-bf16 setup clean-venv bench book book-smoke
 
 setup: $(STAMP)
 
@@ -28,6 +28,15 @@ test-bf16: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not notebook and not slow"
+
+# the book: every notebook executed at its lab settings (cached by jupyter-cache: an unchanged notebook is not
+# run again) with README and docs, as HTML in book/_build/html (about 40 min on a 2-core CPU the first time)
+book: $(STAMP)
+	$(PY) scripts/build_book.py build
+
+# the book from notebooks executed with smoke=True (minutes; what CI builds): book/_build/html-smoke
+book-smoke: $(STAMP)
+	$(PY) scripts/build_book.py smoke
 
 bench: $(STAMP)
 	$(PY) -m daptools.bench

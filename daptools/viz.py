@@ -23,6 +23,7 @@ import io
 import json
 import math
 import re
+import textwrap
 import time
 import wave
 from pathlib import Path
@@ -621,3 +622,126 @@ class DenoiseExplorer:
         from IPython.display import display
 
         display(self.widget)
+
+
+# ---------------------------------------------------------------- the priors' architecture (the paper's Fig. 1)
+
+_BLOCK_NAMES = ("start", "down 1", "bottleneck", "up 2", "up 1")
+
+
+def prior_layout(name: str, **options) -> list[dict]:
+    """The blocks of a named prior as :func:`prior_diagram` draws them, read from the built network.
+
+    Args:
+        name (str): a prior of ``daptools.PRIOR_CONFIGS`` built by ``build_prior`` (a U-Net: not
+            ``harmonic``'s harmonic convolutions, drawn like ``plain``).
+        **options: passed to ``build_prior`` (e.g. ``channels=(16, 32, 64)``).
+
+    Returns:
+        list[dict]: one dict per block in the order start, down..., bottleneck, up...: ``block``
+        (name), ``level`` (0 = full resolution), ``dilations`` (one per 3x3 conv), ``inputs`` (the
+        input channels of each conv), ``width`` (filters of each conv), ``dense`` (bool),
+        ``features`` (channels of the block's concatenation), ``transition`` (``(features, width)``
+        of the 1x1 transition, or None), ``up_conv`` (for up blocks: ``(in, out)`` of the conv after
+        the upsampling, else None).
+    """
+    from .priors import build_prior
+
+    net = build_prior(name, **options)
+    depth = len(net.down) - 1
+    blocks = [(b, None) for b in net.down] + [(u.block, u.up_conv) for u in net.up]
+    names = _BLOCK_NAMES if depth == 2 else [f"block {i}" for i in range(len(blocks))]
+    layout = []
+    for i, (block, up_conv) in enumerate(blocks):
+        convs = [layer[0] for layer in block.layers]
+        width = convs[0].out_channels
+        layout.append({
+            "block": names[i], "level": i if i <= depth else 2 * depth - i,
+            "dilations": [int(c.dilation[0]) for c in convs], "inputs": [c.in_channels for c in convs],
+            "width": width, "dense": bool(block.dense), "features": block.features,
+            "transition": (block.features, width) if block.dense else None,
+            "up_conv": None if up_conv is None else (up_conv[0].in_channels, up_conv[0].out_channels)})
+    return layout
+
+
+def _draw_block(ax, x, y, block, cmap):
+    """One block: its convs as coloured bars (dilation), dense links as arcs, the 1x1 transition."""
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    n = len(block["dilations"])
+    ax.add_patch(Rectangle((x - 0.42, y - 0.34), 0.84, 0.68, fill=False, ec="0.4", lw=1))
+    xs = [x - 0.3 + 0.6 * k / max(1, n - (0 if block["dense"] else 1)) for k in range(n)]
+    for k, (xk, d) in enumerate(zip(xs, block["dilations"])):
+        ax.add_patch(Rectangle((xk - 0.06, y - 0.22), 0.12, 0.44, color=cmap(min(1.0, math.log2(d) / 5))))
+        ax.text(xk, y, f"d{d}", ha="center", va="center", fontsize=6.5, rotation=90,
+                color="white" if d >= 8 else "black")
+        if block["dense"]:  # every conv sees the block input and all earlier outputs
+            for src in [x - 0.42] + xs[:k]:
+                ax.add_patch(FancyArrowPatch((src, y + 0.22), (xk, y + 0.22), connectionstyle="arc3,rad=-0.5",
+                                             arrowstyle="-", lw=0.7, color="tab:green"))
+    if block["dense"]:  # the transition sees the whole concatenation and maps it back to the block's width
+        for src in [x - 0.42] + xs:
+            ax.add_patch(FancyArrowPatch((src, y - 0.22), (x + 0.31, y - 0.22), connectionstyle="arc3,rad=0.4",
+                                         arrowstyle="-", lw=0.5, color="tab:green"))
+        ax.add_patch(Rectangle((x + 0.28, y - 0.22), 0.06, 0.44, color="tab:green"))
+        ax.text(x + 0.31, y + 0.25, "1×1", ha="center", va="bottom", fontsize=6, color="tab:green")
+    label = f"{block['block']}: {block['width']}"
+    if block["transition"]:
+        label += f" ({block['features']} → {block['width']})"
+    ax.text(x, y - 0.4, label, ha="center", va="top", fontsize=7)
+
+
+def prior_diagram(names=("plain", "dilated", "exp", "exp_dense"), channels=None, ncols: int = 2, width: float = 6.5):
+    """The paper's Fig. 1 for the named priors, drawn from the package's own configuration.
+
+    Each panel is one U-Net: blocks at their resolution level (max-pooling down, bilinear
+    upsampling up, dashed skip connections), each 3x3 convolution a bar coloured and labelled by
+    its dilation, dense connections as green arcs and the 1x1 transition as a green bar. The
+    numbers come from :func:`prior_layout`, i.e. from the network ``build_prior`` builds, so the
+    picture cannot drift from the code (notebook 06).
+
+    Args:
+        names (sequence of str): the priors to draw (default the paper's four).
+        channels (tuple[int] | None): widths to build them with; None: the paper's (35, 70, 140).
+        ncols (int): panels per row (default 2).
+        width (float): inches per panel (default 6.5).
+
+    Returns:
+        matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch
+
+    from .priors import DESCRIPTIONS
+
+    names = list(names)
+    nrows = math.ceil(len(names) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 2.9 * nrows), squeeze=False)
+    cmap = plt.get_cmap("viridis_r")
+    for ax, name in zip(axes.flat, names):
+        layout = prior_layout(name, **({} if channels is None else {"channels": tuple(channels)}))
+        pos = [(1.1 * i, -0.95 * b["level"]) for i, b in enumerate(layout)]
+        for (x0, y0), (x1, y1) in zip(pos, pos[1:]):
+            style = "down: max-pool" if y1 < y0 else "up: bilinear + conv"
+            ax.add_patch(FancyArrowPatch((x0 + 0.3, y0 - 0.2 if y1 < y0 else y0 + 0.2),
+                                         (x1 - 0.3, y1 + 0.2 if y1 < y0 else y1 - 0.2),
+                                         arrowstyle="-|>", mutation_scale=9, color="0.3", lw=1, label=style))
+        depth = len(layout) // 2
+        for i in range(depth):  # skip connections: down block i -> up block at the same level
+            j = len(layout) - 1 - i
+            ax.add_patch(FancyArrowPatch((pos[i][0] + 0.42, pos[i][1]), (pos[j][0] - 0.42, pos[j][1]),
+                                         arrowstyle="-|>", mutation_scale=8, ls="--", color="tab:blue", lw=0.8))
+        for (x, y), block in zip(pos, layout):
+            _draw_block(ax, x, y, block, cmap)
+        ax.set(xlim=(-0.6, 1.1 * (len(layout) - 1) + 0.6), ylim=(-0.95 * depth - 0.65, 0.5), xticks=[], yticks=[])
+        ax.set_title(f"{name}: {DESCRIPTIONS.get(name, name)}", fontsize=9)
+        for side in ax.spines.values():
+            side.set_visible(False)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    legend = ("bars: 3×3 convolutions labelled with their dilation d (colour: log2 d); green arcs: dense "
+              "connections; green bar: 1×1 transition; dashed blue: skip connections; numbers: filters per conv "
+              "(dense: channels of the concatenation → after the transition)")
+    fig.text(0.5, 0.005, textwrap.fill(legend, int(18 * width * ncols)), ha="center", va="bottom", fontsize=7.5)
+    fig.tight_layout(rect=(0, min(0.08, 0.4 / fig.get_size_inches()[1]), 1, 1))  # room for the legend
+    return fig

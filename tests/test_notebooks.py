@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import re
 from pathlib import Path
 
 import nbformat
@@ -137,6 +138,42 @@ def test_notebook_iteration_counts_are_set_in_one_place():
             value = next(n.value for n in params.body if any(t.id == "iterations" for t in n.targets))
             assert ast.literal_eval(value) is None, f"{path.name}: iterations = None takes the series' count"
             assert f'dap.presets.notebook_iterations("{path.name[:2]}", run_preset, iterations)' in code, path.name
+
+
+def _parameters(path) -> dict:
+    tree = ast.parse(_parameter_cells(_read(path))[0].source)
+    return {t.id: ast.literal_eval(n.value) for n in tree.body for t in n.targets}
+
+
+def test_05_and_06_fit_on_equal_terms():
+    """06's ablation repeats 05's fits and adds exp_dense: same clip, noise, seed, widths, lr and iterations."""
+    p05, p06 = (_parameters(next(NOTEBOOK_DIR.glob(f"{n}_*.ipynb"))) for n in ("05", "06"))
+    shared = ["iterations", "seed", "channels", "lr", "category", "clip_index", "duration", "noise_std", "preset"]
+    assert {k: p05[k] for k in shared} == {k: p06[k] for k in shared}
+    assert tuple(p06["channels"]) == tuple(_parameters(next(NOTEBOOK_DIR.glob("04_*.ipynb")))["channels"])
+    assert set(p05["priors"]) < set(p06["priors"])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_exercises_have_solutions_and_glossary(path):
+    """Each exercise has a solution in the collapsed cell at the end; the glossary is linked and exists."""
+    nb = _read(path)
+    last = nb.cells[-1]
+    assert last.cell_type == "markdown" and last.source.startswith("<details><summary>Solutions</summary>"), path.name
+    assert last.source.rstrip().endswith("</details>")
+    exercises = next(c.source for c in nb.cells if "## Exercises" in c.source).split("## Exercises", 1)[1]
+    asked = re.findall(r"^(\d+)\. ", exercises, flags=re.M)
+    answered = re.findall(r"^(\d+)\. ", last.source, flags=re.M)
+    assert asked and answered == asked, (path.name, asked, answered)
+    assert "](../docs/glossary.md)" in nb.cells[0].source and (ROOT / "docs" / "glossary.md").exists()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_first_code_cell_installs_on_hosted_services_only(path):
+    """The hosted-install cell comes before anything imports daptools (tests/test_book.py runs it)."""
+    code = [c.source for c in _read(path).cells if c.cell_type == "code"]
+    assert code[0].startswith("# Running on a hosted notebook service") and "import daptools" not in code[0]
+    assert 'if hosted and importlib.util.find_spec("daptools") is None:' in code[0]
 
 
 def test_every_notebook_is_timed():
@@ -278,6 +315,8 @@ def check_05(rec):
     for name in ("plain", "dilated"):  # measured reach = convolutions' reach + a few pixels of pooling/upsampling
         reach, formula = rf[name]["reach"], rf[name]["formula"]
         assert all(formula <= r <= formula + 6 for r in reach), (name, reach, formula)
+    ratio = rec["reach_ratio"]  # the printed "reaches N times as far" is measured
+    assert ratio["plain"] == 1.0 and ratio["dilated"] > 1.5 and ratio["exp"] > ratio["dilated"], ratio
     for name, row in rec["denoising"].items():
         assert row["parameters"] == dap.count_parameters(dap.build_prior(name, **rec["prior_options"]))
         assert row["loss last"] < row["loss first"], name
@@ -302,6 +341,10 @@ def check_06(rec):
     for block, shares in rec["transition_shares"].items():  # relative to the mean: groups average to about 1
         assert all(0 < s < 10 for s in shares["fitted"]), (block, shares)
     assert rec["explorer_priors"] == ["plain", "dilated", "exp", "exp_dense"]
+    for name, layout in rec["diagram"].items():  # the Fig. 1 picture shows the configured networks
+        cfg = dap.PRIOR_CONFIGS[name]
+        assert [b["dilations"] for b in layout] == [list(d) for d in cfg.dilations], name
+        assert all(b["dense"] == cfg.dense for b in layout), name
 
 
 def _finite(*values):
@@ -322,6 +365,11 @@ def _table_rows(run):
 def check_07(rec):
     _check_precomputed(rec, "table1", "table2")
     assert rec["gaussian_by_hand_max_abs_diff"] < 1e-6  # same generator, same draw
+    expected = rec["expected_snr"]  # the SNR ranges the text quotes are computed over the whole tutorial set
+    for name, row in expected.items():
+        assert row["clips"] == len(dap.data.load_clips(name, n=50)) and row["lowest (dB)"] <= row["highest (dB)"], name
+    row = expected[rec["dataset"]]  # the notebook's clip is one of them, cut to the same length
+    assert row["lowest (dB)"] - 1e-6 <= rec["gaussian_predicted_snr_db"] <= row["highest (dB)"] + 1e-6, row
     # noise of std s on a clip of power P: SNR = 10 log10(P / s^2), up to the draw (0.5 s: ~0.1 dB)
     assert abs(rec["gaussian_measured_snr_db"] - rec["gaussian_predicted_snr_db"]) < 0.5
     lo, hi = rec["snr_range"]
@@ -340,6 +388,9 @@ def check_07(rec):
     assert abs(live["fit_scores"]["last"] - live["last"]["snr"]) < 1e-4
     assert abs(live["fit_scores"]["oracle"] - live["oracle"]["snr"]) < 1e-4
     assert _finite(live["loss_first"], live["loss_last"])
+    own = _check_own(rec, round(rec["seconds"] * dap.SAMPLE_RATE))
+    assert own["output_samples"] == own["samples"] and own["finite"], own
+    assert 1 <= own["stop_iteration"] <= own["iterations"] == rec["iterations"] and own["noise_std_blind"] > 0, own
     run = rec["table_run"]
     _table_rows(run)
     assert rec["clip"] in run["expected_clips"]
@@ -348,8 +399,20 @@ def check_07(rec):
             assert abs(r["input"]["snr"] - live["input"]["snr"]) < 1e-6, (r["input"], live["input"])
 
 
+def _check_own(rec, expected_samples=None):
+    """The "try your own recording" section ran on the file the test passed (OWN_RECORDING)."""
+    own = rec["own_recording"]
+    samples = expected_samples or own["samples"]
+    assert own["samples"] == samples > 0, own
+    return own
+
+
 def check_08(rec):
     _check_precomputed(rec, "table3")
+    own = _check_own(rec, round(rec["seconds"] * dap.SAMPLE_RATE))
+    assert own["output_samples"] == own["samples"] and own["gaps"], own
+    with_gaps, filled = own["rows"]
+    assert _finite(with_gaps["Spectral SNR (dB)"], filled["Spectral SNR (dB)"], filled["Env. distance"]), own
     hop = rec["hop_seconds"]
     assert len(rec["gaps"]) == max(1, round(rec["seconds"] * rec["gaps_per_second"]))
     prev = 0.0
@@ -409,12 +472,17 @@ def check_09(rec):
         assert live["fits"] >= 1 and isinstance(live["both_beat_mixture"], bool)
     _table_rows(rec["table_run"])
     assert rec["table_run"]["rows"], "the smoke run exercises the table runner"
+    own = _check_own(rec)
+    assert own["output_shape"] == [2, own["samples"]] and own["finite"], own
 
 
 def check_10(rec):
     both = any({"plain", "exp_dense"} <= {json.loads(x)["prior"] for x in f.read_text().splitlines() if x.strip()}
                for f in (ROOT / "docs" / "results" / "cpu").glob("*/rows.jsonl"))
     assert rec["precomputed"]["headline"] == both  # the headline pairs exp_dense with plain wherever both ran
+    taps = rec["harmonic_taps"]  # the kernel picture: harmonics of the output bin, three frames
+    assert taps["bins"] == [taps["bin"] * k for k in range(1, taps["harmonics"] + 1)], taps
+    assert len(taps["frames"]) == 3, taps
     curves = rec["figure2"]["curves"]
     assert set(curves) == set(rec["priors"])
     for name, c in curves.items():
@@ -448,20 +516,29 @@ def check_10(rec):
             assert n_it == n_curve > 0 and gpu["widths"][p] == [2], (p, gpu)
 
 
+# the files the "try your own recording" sections of 07-09 are run on in CI (a flac, a wav and an ogg would do
+# as well: dap.load_audio reads any format)
+OWN_RECORDING = {"07": "speech/librivox_0880.flac", "08": "speech/librivox_0880.flac", "09": "drums/sonicpi_snare_hard.flac"}
+
 # "01" -> check_01, ...: one function per notebook number
 CHECKS = {name.split("_")[1]: fn for name, fn in list(globals().items()) if name.startswith("check_")}
 
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_runs(path, tmp_path):
+def test_notebook_runs(path, tmp_path, smoke_notebooks):
     import papermill as pm
 
     number = path.name[:2]
     assert number in CHECKS, f"{path.name}: add a check_{number}(record) function to tests/test_notebooks.py"
     results = tmp_path / "results"
-    pm.execute_notebook(str(path), str(tmp_path / path.name), kernel_name="python3", cwd=str(NOTEBOOK_DIR),
-                        parameters={"smoke": True, "results_dir": str(results)}, progress_bar=False)
+    parameters = {"smoke": True, "results_dir": str(results)}
+    if number in OWN_RECORDING:  # exercise the "try your own recording" section on a tutorial file
+        parameters["own_recording"] = str(ROOT / "data" / "tutorial" / OWN_RECORDING[number])
+    executed = tmp_path / path.name
+    pm.execute_notebook(str(path), str(executed), kernel_name="python3", cwd=str(NOTEBOOK_DIR),
+                        parameters=parameters, progress_bar=False)
+    smoke_notebooks.keep(executed)  # the book test builds from these (tests/test_book.py)
     rec = dap.viz.load_record(path.stem, results)
     assert rec["smoke"] is True, "the notebook did not record its smoke flag"
     CHECKS[number](rec)

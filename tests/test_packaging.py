@@ -53,3 +53,19 @@ def test_the_name_rules_see_drift():
     assert _name("pysoundfile=0.14") == "pysoundfile" and CONDA_TO_PYPI[_name("pysoundfile=0.14")] == "soundfile"
     assert {"torch", "numpy", "soundfile", "pytest", "papermill"} <= pyproject_packages()
     assert {"torch", "numpy", "soundfile", "pytest", "papermill"} <= conda_packages()[0]
+
+
+def test_binder_installs_what_the_notebooks_import():
+    """binder/ (what mybinder.org builds): the core and notebook packages of pyproject.toml, CPU PyTorch, and
+    postBuild installs the project itself."""
+    deps = yaml.safe_load((ROOT / "binder" / "environment.yml").read_text())["dependencies"]
+    conda = {CONDA_TO_PYPI.get(_name(s), _name(s)) for s in deps if isinstance(s, str)} - NOT_PACKAGES
+    pip = [s for d in deps if isinstance(d, dict) for s in d.get("pip", [])]
+    names = conda | {_name(s) for s in pip if not s.startswith("-")}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needed = {_name(s) for s in project["dependencies"] + project["optional-dependencies"]["notebooks"]}
+    assert needed <= names, f"binder/environment.yml lacks {sorted(needed - names)}"
+    assert any("download.pytorch.org/whl/cpu" in s for s in pip), "Binder has no GPU: use PyTorch's CPU wheels"
+    post = (ROOT / "binder" / "postBuild").read_text()
+    assert "pip install" in post and "-e ." in post
+    assert (ROOT / "binder" / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"

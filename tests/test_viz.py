@@ -164,3 +164,29 @@ def test_explorer_fits_only_when_asked():
     assert row["noisy SNR (dB)"] == pytest.approx(dap.metrics.snr(clean, noisy))
     assert row["best SNR (dB), oracle"] >= row["output SNR (dB), blind"]
     assert not ex.button.disabled
+
+
+def test_prior_layout_is_read_from_the_configuration():
+    """The Fig. 1 picture is drawn from the built network: its dilations, widths and transitions are the config's."""
+    for name in ("plain", "dilated", "exp", "exp_dense"):
+        cfg = dap.PRIOR_CONFIGS[name]
+        layout = viz.prior_layout(name)
+        assert [b["dilations"] for b in layout] == [list(d) for d in cfg.dilations], name
+        assert [b["width"] for b in layout] == [35, 70, 140, 70, 35]
+        assert [b["level"] for b in layout] == [0, 1, 2, 1, 0]
+        assert all(b["dense"] == cfg.dense and (b["transition"] is not None) == cfg.dense for b in layout), name
+    dense = viz.prior_layout("exp_dense")
+    # the channel table of the authors' code (notebook 06): 72, 175, 350, 385, 177 before the transitions
+    assert [b["features"] for b in dense] == [72, 175, 350, 385, 177]
+    assert dense[1]["inputs"] == [35, 35 + 70]  # each conv sees the block input and every earlier output
+    assert viz.prior_layout("plain", channels=(8, 16, 32))[2]["width"] == 32
+
+
+def test_prior_diagram_draws_every_conv_with_its_dilation():
+    fig = viz.prior_diagram(["exp", "exp_dense"], channels=(8, 16, 32))
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles[0].startswith("exp:") and titles[1].startswith("exp_dense:")
+    for ax, name in zip(fig.axes, ["exp", "exp_dense"]):
+        labels = [t.get_text() for t in ax.texts if t.get_text().startswith("d") and t.get_text()[1:].isdigit()]
+        assert labels == [f"d{d}" for block in dap.PRIOR_CONFIGS[name].dilations for d in block]
+        assert sum(t.get_text() == "1×1" for t in ax.texts) == (5 if name == "exp_dense" else 0)
