@@ -34,7 +34,10 @@ def test_rows_and_summary(full_run):
         assert r["oracle"]["snr"] >= r["blind"]["snr"] - 1e-9  # the oracle is the best monitored iterate
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["config"]["iterations"] == dap.get_preset("smoke").iterations
-    assert "torch" in cfg["versions"]
+    assert "torch" in cfg["versions"] and cfg["versions"]["cpu"] and cfg["versions"]["cpu_count"] >= 1
+    from daptools.experiments.ledger import read_sittings
+    sittings = read_sittings(out)  # one sitting: its rows and wall time, for the results page
+    assert len(sittings) == 1 and sittings[0]["new_rows"] == 4 and sittings[0]["wall_seconds"] > 0
     groups = {(g["dataset"], g["prior"], g["selection"]) for g in summary["groups"]}
     assert ("speech", "plain", "blind") in groups and ("speech", "exp", "oracle") in groups
     assert ("digits", "(input)", "input") in groups

@@ -133,22 +133,23 @@ def run_table(cfg: RunConfig, out, progress: bool = True, max_rows: int | None =
     shapes = {p["dataset"]: tuple(to_spectrogram(p["observation"][None]).shape[1:]) for p in probs}
     owned = executor is None or isinstance(executor, str)
     ex = make_executor(executor or "serial") if owned else executor
-    started, jobs = time.time(), []
+    started, jobs, written = time.time(), [], [0]
     try:
         device, batches = ex.locate(placement, cfg, shapes)
         jobs = plan_jobs(cfg, probs, done, device, batches, max_rows)
-        _record(out / "rows.jsonl", ex.run(jobs, gpu=device.startswith("cuda")), cfg.table, progress)
+        _record(out / "rows.jsonl", ex.run(jobs, gpu=device.startswith("cuda")), cfg.table, progress, written)
     finally:
         if owned:
             ex.close()
         if jobs:  # a sitting that fitted something (also when interrupted): its wall time, for the report
-            record_sitting(out, started, len(read_rows(out)) - len(done), executor=type(ex).__name__,
-                           cpu=cpu_name(), cpu_count=os.cpu_count())
+            record_sitting(out, started, written[0], executor=type(ex).__name__, cpu=cpu_name(),
+                           cpu_count=os.cpu_count())
     return summarize(out)
 
 
-def _record(path: Path, finished, table: str, progress: bool) -> None:
-    """Append the rows of each finished job to the ledger, one JSON line each, synced to disk."""
+def _record(path: Path, finished, table: str, progress: bool, written: list | None = None) -> None:
+    """Append the rows of each finished job to the ledger, one JSON line each, synced to disk; ``written[0]``
+    counts them (kept when the sitting is interrupted)."""
     drop_torn_line(path)
     with open(path, "a") as f:
         for job, rows in finished:
@@ -156,6 +157,8 @@ def _record(path: Path, finished, table: str, progress: bool) -> None:
                 f.write(json.dumps(row) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
+                if written is not None:
+                    written[0] += 1
                 if progress:
                     print(f"[{table}] {row['prior']:9s} {row['clip']}: blind {_brief(row['blind'])} "
                           f"({row['seconds']:.0f} s)", flush=True)
