@@ -164,6 +164,8 @@ def _section(folder: Path) -> str:
     summary = summarize(folder, write=False)
     meta = json.loads((folder / "config.json").read_text())
     cfg, versions = meta["config"], meta.get("versions", {})
+    if not summary["n_rows"]:
+        return f"## {_label(cfg)}\n\nNo rows yet.\n\n{_command(folder, cfg)}\n"
     table = format_summary(summary, paper=True).split("\n")
     table[0] = f"## {_label(cfg)}"
     table[2] = _settings(folder, summary, cfg, versions)
