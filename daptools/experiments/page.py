@@ -95,7 +95,7 @@ def precomputed(table: str, method: str | None = None, root=None) -> str:
         str: Markdown: a line saying it is precomputed (and how to regenerate it), then the table's
         section of docs/results.md; or, when no such run is committed, one line saying how to run it.
     """
-    root = Path(root) if root is not None else Path(__file__).resolve().parents[2] / ROOT
+    root = _checkout_runs(root)
     for folder in run_folders(root) if root.exists() else []:
         cfg = json.loads((folder / "config.json").read_text())["config"]
         if cfg["table"] == table and (method is None or (cfg.get("extra", {}).get("method") or "hp") == method):
@@ -118,10 +118,15 @@ def _label(cfg: dict) -> str:
     return title
 
 
+def _checkout_runs(root) -> Path:
+    """``root``, or ``docs/results`` of the checkout the package was imported from."""
+    return Path(root) if root is not None else Path(__file__).resolve().parents[2] / ROOT
+
+
 def headline(root=None) -> str:
     """The page's first table (exp_dense minus plain wherever the paper claims it), for a notebook;
     ``root`` as in :func:`precomputed`."""
-    root = Path(root) if root is not None else Path(__file__).resolve().parents[2] / ROOT
+    root = _checkout_runs(root)
     text = _claims(run_folders(root)) if root.exists() else ""
     return text or "No committed runs of the tables in this checkout (see docs/results.md)."
 
@@ -169,13 +174,14 @@ def _section(folder: Path) -> str:
     table = format_summary(summary, paper=True).split("\n")
     table[0] = f"## {_label(cfg)}"
     table[2] = _settings(folder, summary, cfg, versions)
-    return "\n".join(table) + "\n" + _pairing(folder) + _paired_table(folder, cfg) + "\n" + _command(folder, cfg) + "\n"
+    rows = read_rows(folder)
+    return "\n".join(table) + "\n" + _pairing(rows) + _paired_table(rows, cfg) + "\n" + _command(folder, cfg) + "\n"
 
 
-def _pairing(folder: Path) -> str:
+def _pairing(rows: list[dict]) -> str:
     """Table 2's environmental-noise pairing: which noise clip each clip got, at what SNR (seeded)."""
     seen, pairs = set(), []
-    for r in read_rows(folder):
+    for r in rows:
         if "noise" in r and r["clip"] not in seen:
             seen.add(r["clip"])
             pairs.append(f"{r['clip']} + {r['noise']} at {r['input_snr_db']:.1f} dB")
@@ -217,9 +223,8 @@ def _counts(summary: dict) -> str:
     return "clips: " + ", ".join(f"{d} {k}" for d, k in n.items()) if n else "no rows yet"
 
 
-def _paired_table(folder: Path, cfg: dict) -> str:
+def _paired_table(rows: list[dict], cfg: dict) -> str:
     """The paired differences of the ablation (and of other rows against exp_dense)."""
-    rows = read_rows(folder)
     task = TABLES[cfg["table"]].task
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     lines = ["Paired differences (a - b, clip by clip; blind, and oracle beside it):", "",

@@ -81,10 +81,12 @@ def _row(cfg, task, p, prior, res, b, seconds) -> dict:
     if task == "separate":
         row["method"] = getattr(res, "method", None)
         row["fits"] = getattr(res, "fits", 1)  # restarts and tries included
-    for k in ("input_snr_db", "noise", "gaps"):
-        if k in p:
-            row[k] = p[k]
-    return row
+    return {**row, **_extras(p)}
+
+
+def _extras(p: dict) -> dict:
+    """What a row keeps of its problem besides the scores: the input SNR, the noise clip, the gaps."""
+    return {k: p[k] for k in ("input_snr_db", "noise", "gaps") if k in p}
 
 def _baseline_row(cfg: RunConfig, task: str, p: dict, name: str) -> dict:
     """A baseline's row: its estimate from the corrupted observation (never the clean clip), scored;
@@ -95,10 +97,7 @@ def _baseline_row(cfg: RunConfig, task: str, p: dict, name: str) -> dict:
     row = {"table": cfg.table, "task": task, "dataset": p["dataset"], "clip": p["key"], "prior": name,
            "seed": cfg.seed, "iterations": 0, "device": "cpu", "precision": "fp64", "seconds": seconds,
            "selection": "baseline", "input": score_input(task, p), "blind": score(task, p["reference"], estimate)}
-    for k in ("input_snr_db", "noise", "gaps"):
-        if k in p:
-            row[k] = p[k]
-    return row
+    return {**row, **_extras(p)}
 
 
 def versions() -> dict:
