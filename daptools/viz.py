@@ -605,7 +605,8 @@ class DenoiseExplorer:
                 self.last = res
                 self.runs.append({"prior": prior, "noise std": std, "iterations": its,
                                   "noisy SNR (dB)": metrics.snr(self.clean, noisy),
-                                  "output SNR (dB), blind": float(res.scores["last"][0]),
+                                  "output SNR (dB), blind": float(res.scores["auto"][0]),
+                                  "last iterate SNR (dB)": float(res.scores["last"][0]),
                                   "best SNR (dB), oracle": float(res.scores["oracle"][0]),
                                   "s/iteration": res.seconds_per_iteration})
                 fig = compare_spectrograms({"clean": self.clean, "noisy": noisy, "output": res.audio})

@@ -46,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="lr schedule (default the preset's: constant, as the paper's text; step: lr / 10 every "
                          "quarter of the run, the authors' code's StepLR, every 500 of 2000 iterations)")
     ap.add_argument("--method", choices=sorted(RECIPES), help="table4: the separation method (default "
-                    f"{DEFAULT_SEPARATION}, this project's own; dap is the paper's: two source priors + a mask prior)")
+                    f"{DEFAULT_SEPARATION}, this project's own; paper: the paper's Sec. 4.3 model, two source priors + one mask prior with "
+                         f"Tian et al.'s losses; dap: Tian et al.'s recipe, two per-frame mask priors)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--precision", choices=["auto", "fp32", "bf16"])
