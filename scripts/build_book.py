@@ -254,7 +254,23 @@ def build(executed: Path | None = None, out: Path = BUILD / "html", src: Path = 
                     "-d", str(src.parent / "doctrees"), str(src), str(out)], check=True, env=env, cwd=ROOT)
     pages = [p for p in out.rglob("*.html") if p.name not in ("genindex.html", "search.html")
              and "_static" not in p.parts and "_sources" not in p.parts]
-    return {"seconds": time.time() - start, "pages": len(pages), "out": out}
+    return {"seconds": time.time() - start, "pages": len(pages), "out": out,
+            "executed": {} if executed else execution_seconds()}
+
+
+def execution_seconds(cache: Path = BUILD / ".jupyter_cache") -> dict:
+    """Seconds each notebook took when jupyter-cache last executed it for the book (kernel start excluded), by name;
+    ``scripts/time_notebooks.py --from-book`` records them in notebooks/timings.json."""
+    if not cache.exists():
+        return {}
+    from jupyter_cache import get_cache
+
+    found = {}
+    for record in sorted(get_cache(str(cache)).list_cache_records(), key=lambda r: r.created):
+        seconds = (record.data or {}).get("execution_seconds")
+        if seconds is not None:  # the newest record of a notebook wins
+            found[Path(record.uri).name] = {"seconds": round(float(seconds), 1), "executed": record.created.isoformat()}
+    return dict(sorted(found.items()))
 
 
 def main(argv=None):
@@ -275,6 +291,8 @@ def main(argv=None):
     if args.command == "smoke":
         execute_smoke(args.executed)
     info = build(args.executed, args.out)
+    for name, run in info["executed"].items():
+        print(f"  {name}: executed in {run['seconds']:.0f} s ({run['executed']})")
     print(f"{info['pages']} pages in {info['seconds']:.0f} s: {info['out'] / 'index.html'}")
 
 

@@ -3,6 +3,7 @@
     python scripts/time_notebooks.py                 # every notebook, default (lab) and smoke runs
     python scripts/time_notebooks.py --smoke-only    # only the CI settings (fast)
     python scripts/time_notebooks.py 04 06           # only notebooks whose name starts with 04 or 06
+    python scripts/time_notebooks.py --from-book     # the lab times of the last `make book` (jupyter-cache)
 
 Each run executes the notebook with papermill into a temporary folder (nothing is
 written into the repository except timings.json), on a fresh kernel, and counts the
@@ -56,13 +57,43 @@ def run(path: Path, smoke: bool, workdir: Path) -> float:
     return round(time.perf_counter() - start, 1)
 
 
+def record_book_times() -> int:
+    """Write the lab times of the last `make book` into timings.json (``default_seconds``, source "make book")."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from build_book import execution_seconds
+
+    found = execution_seconds()
+    if not found:
+        print("no executed notebook in book/_build/.jupyter_cache: run `make book` first", file=sys.stderr)
+        return 1
+    data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {"notebooks": {}}
+    for name, run in found.items():
+        entry = data["notebooks"].setdefault(name, {})
+        over = " (over the lab budget!)" if run["seconds"] > LAB_BUDGET_S else ""
+        print(f"{name}: default {entry.get('default_seconds')} s -> {run['seconds']} s{over}")
+        entry.update(default_seconds=run["seconds"], measured=run["executed"][:10], default_source="make book",
+                     threads=os.environ.get("OMP_NUM_THREADS", "default"))
+        entry.pop("load_average_before", None)
+    data.update(cpu=cpu_description(), torch=metadata.version("torch"), date=dt.date.today().isoformat())
+    data["about_book"] = ("default_source 'make book': the seconds jupyter-cache measured executing the notebook "
+                          "for the book at its lab parameters (nbclient, kernel start excluded; all CPU threads)")
+    TIMINGS.write_text(json.dumps(data, indent=2) + "\n")
+    print("wrote", TIMINGS.relative_to(ROOT))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("only", nargs="*", help="notebook name prefixes (default: all)")
     ap.add_argument("--smoke-only", action="store_true", help="measure only the smoke (CI) runs")
     ap.add_argument("--threads", type=int, default=None,
                     help="OMP/torch threads for the kernels (e.g. 2 to imitate a 2-core laptop)")
+    ap.add_argument("--from-book", action="store_true",
+                    help="record the lab (default) times of the last `make book` instead of running anything: the "
+                         "seconds jupyter-cache measured executing each notebook (kernel start excluded)")
     args = ap.parse_args(argv)
+    if args.from_book:
+        return record_book_times()
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))

@@ -112,3 +112,22 @@ def test_book_builds_from_smoke_notebooks(smoke_notebooks, tmp_path):
     assert all(players[f"notebooks/{Path(n).stem}.html"] for n in names if n[:2] in ("01", "04", "07", "08", "09")), players
     for name, page in pages.items():  # offline: no script or stylesheet from the internet
         assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', page), name
+
+
+def test_execution_seconds_reads_the_newest_cache_record(tmp_path):
+    """`make book`'s lab times come from jupyter-cache's records: one per notebook, the newest winning."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    bb = _build_book()
+    assert bb.execution_seconds(tmp_path / "missing") == {}
+    cache = get_cache(str(tmp_path / "cache"))
+    for n, seconds in enumerate((12.34, 56.78)):  # two executions of the same notebook, the second newer
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"x = {n}", execution_count=1)])
+        path = tmp_path / f"run{n}" / "04_plain_unet.ipynb"
+        path.parent.mkdir()
+        nbformat.write(nb, path)
+        cache.cache_notebook_file(str(path), uri=str(path), data={"execution_seconds": seconds}, overwrite=True)
+    found = bb.execution_seconds(tmp_path / "cache")
+    assert list(found) == ["04_plain_unet.ipynb"]
+    assert found["04_plain_unet.ipynb"]["seconds"] == 56.8
