@@ -26,7 +26,7 @@ def test_every_model_returns_two_estimates_and_two_masks(pair, sources, masks, c
     z = torch.randn(1, net.in_channels, *spec.shape[2:])
     with torch.no_grad():
         out = net(z)
-    assert out.shape == (1, 6, *spec.shape[2:])
+    assert out.shape == (1, 8 if sources == "magnitude" else 6, *spec.shape[2:])
     m = S.masks_of(out)
     assert float(m.min()) >= 0 and float(m.max()) <= 1
     if combine != "independent":
@@ -41,6 +41,28 @@ def test_every_model_returns_two_estimates_and_two_masks(pair, sources, masks, c
         live = dap.magnitude(e1) > 1e-3 * float(dap.magnitude(e1).max())
         d = torch.atan2(e1[:, 1], e1[:, 0]) - mix_phase
         assert float(torch.cos(d)[live].min()) > 0.999
+        # the sound priors' own magnitudes follow, and the estimates are them masked
+        sounds = S.sound_magnitudes(out)
+        assert sounds.shape == m.shape and float(sounds.min()) >= 0
+        assert torch.allclose(dap.magnitude(e1), m[:, 0] * sounds[:, 0], rtol=1e-4, atol=1e-6)
+    else:
+        assert S.sound_magnitudes(out) is None
+
+
+def test_smoothness_acts_on_the_sound_priors_before_masking(pair):
+    """Tian et al.'s temporal term smooths what the sound priors output; the masks may carry the onsets.
+    A mask that switches on and off along time must not cost smoothness when the sounds are constant."""
+    _, _, spec = pair
+    recipe = S.Recipe(sources="magnitude", combine="complement", temporal=1.0)
+    obj = S.Objective(spec, recipe, 10)
+    F_, T = spec.shape[2:]
+    sounds = torch.ones(1, 2, F_, T)
+    mask = (torch.arange(T) % 2).float().expand(1, 1, F_, T)     # on, off, on, ...
+    m = torch.cat([mask, 1 - mask], 1)
+    e = [m[:, i:i + 1] * sounds[:, i:i + 1] * torch.tensor([1.0, 0.0])[None, :, None, None] for i in range(2)]
+    out = torch.cat([*e, m, sounds], 1)
+    assert float(obj.terms(out)["temporal"][0]) == pytest.approx(0.0, abs=1e-6)
+    assert float(obj.terms(out[:, :6])["temporal"][0]) > 0.1   # on the masked estimates it would cost
 
 
 def test_bad_recipes_are_one_line_errors():
@@ -205,3 +227,16 @@ def test_the_top_level_names_the_default_model():
     assert dap.MaskedSources is S.MaskedSources and dap.RECIPES["hp"] == S.RECIPES[S.DEFAULT_SEPARATION]
     assert not hasattr(dap, "SeparationPrior") and not hasattr(dap, "split_sources")
     assert dap.separation.SeparationPrior is S.models.SeparationPrior and callable(dap.separation.split_sources)
+
+
+def test_warmup_fits_the_reconstruction_alone_first(pair):
+    _, _, spec = pair
+    recipe = S.Recipe(sources="magnitude", combine="complement", temporal=1.0, exclusion=1.0, warmup=2)
+    obj = S.Objective(spec, recipe, 10)
+    net = S.MaskedSources(spec, recipe, "plain", seed=0, **TINY)
+    with torch.no_grad():
+        out = net(torch.randn(1, net.in_channels, *spec.shape[2:]))
+    assert [float(obj.regularizer(out)[0]) for _ in range(3)][:2] == [0.0, 0.0]   # steps 1-2: terms off
+    assert float(obj.regularizer(out)[0]) > 0
+    with pytest.raises(dap.DapError, match="warmup >= 0"):
+        S.Recipe(warmup=-1)

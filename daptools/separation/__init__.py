@@ -17,8 +17,8 @@ One concern, five parts:
 """
 from .baselines import hpss
 from .fitting import fit_masks, fit_recipe, warn_collapsed
-from .models import (MaskedSources, SeparationPrior, estimates, masks_of, memory_model, source_decoder,
-                     split_sources)
+from .models import (MaskedSources, SeparationPrior, estimates, masks_of, memory_model, sound_magnitudes,
+                     source_decoder, split_sources)
 from .objective import (COLLAPSE_SHARE, Objective, collapsed, energy_share, exclusion_loss, permutation_snr,
                         relative_mse, separation_regularizer, source_shares)
 from .recipes import (COMBINES, DEFAULT_SEPARATION, LOSSES, MASKS, RECIPES, SEPARATION_METHODS, SOURCES,
@@ -26,7 +26,7 @@ from .recipes import (COMBINES, DEFAULT_SEPARATION, LOSSES, MASKS, RECIPES, SEPA
 
 __all__ = [
     "Recipe", "RECIPES", "SOURCES", "MASKS", "COMBINES", "LOSSES", "SEPARATION_METHODS", "DEFAULT_SEPARATION",
-    "MaskedSources", "estimates", "masks_of", "SeparationPrior", "split_sources", "source_decoder",
+    "MaskedSources", "estimates", "masks_of", "sound_magnitudes", "SeparationPrior", "split_sources", "source_decoder",
     "memory_model", "Objective", "exclusion_loss", "separation_regularizer", "relative_mse", "energy_share",
     "source_shares", "collapsed", "COLLAPSE_SHARE", "permutation_snr", "fit_recipe", "fit_masks",
     "warn_collapsed", "hpss",

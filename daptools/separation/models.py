@@ -2,7 +2,8 @@
 
 * :class:`MaskedSources` (methods "hp", the default, and "dap"): 0 or 2 sound priors and 1 or 2
   mask priors of one design, chosen by a :class:`~daptools.separation.recipes.Recipe`; output
-  [e1 re, e1 im, e2 re, e2 im, m1, m2], read with :func:`estimates` and :func:`masks_of`.
+  [e1 re, e1 im, e2 re, e2 im, m1, m2] (and, with magnitude sources, the sound priors' own outputs
+  [s1, s2] before masking), read with :func:`estimates`, :func:`masks_of` and :func:`sound_magnitudes`.
 * :class:`SeparationPrior` (method "masks", the earlier model): two complex source priors and
   one sigmoid mask prior; output [s1 re, s1 im, s2 re, s2 im, m], read with :func:`split_sources`.
 
@@ -26,7 +27,9 @@ class MaskedSources(nn.Module):
     """The priors of one separation problem and the mixture they share out.
 
     Holds 0 or 2 sound priors, 1 or 2 mask priors (all of design ``name``), and the mixture
-    spectrogram as a buffer. forward(z) -> (1, 6, F, T): [e1 re, e1 im, e2 re, e2 im, m1, m2].
+    spectrogram as a buffer. forward(z) -> (1, 6, F, T): [e1 re, e1 im, e2 re, e2 im, m1, m2]; with
+    ``sources="magnitude"`` (1, 8, F, T): the sound priors' magnitudes before masking, [s1, s2] in
+    mixture units, follow (Tian et al. smooth these, not the masked estimates: the masks carry the onsets).
 
     Args:
         mixture (Tensor): the mixture spectrogram, (1, 2, F, T) or (2, F, T).
@@ -66,7 +69,9 @@ class MaskedSources(nn.Module):
         if self.recipe.sources == "mixture":
             e = [m[:, i:i + 1] * self.mix for i in range(2)]
         elif self.recipe.sources == "magnitude":
-            e = [m[:, i:i + 1] * F.softplus(net(zi)) * self.scale * self.unit for i, (net, zi) in enumerate(zip(self.sounds, zs))]
+            s = [F.softplus(net(zi)) * self.scale for net, zi in zip(self.sounds, zs)]
+            e = [m[:, i:i + 1] * s[i] * self.unit for i in range(2)]
+            return torch.cat([*e, m, *s], 1)
         else:
             e = [m[:, i:i + 1] * net(zi) * self.scale for i, (net, zi) in enumerate(zip(self.sounds, zs))]
         return torch.cat([*e, m], 1)
@@ -80,6 +85,12 @@ def estimates(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def masks_of(out: torch.Tensor) -> torch.Tensor:
     """A :class:`MaskedSources` output (B, 6, F, T) -> the masks (B, 2, F, T)."""
     return out[:, 4:6]
+
+
+def sound_magnitudes(out: torch.Tensor) -> torch.Tensor | None:
+    """A :class:`MaskedSources` output with magnitude sources (B, 8, F, T) -> the sound priors' magnitudes
+    before masking (B, 2, F, T); None for the other models (their estimates are all there is)."""
+    return out[:, 6:8] if out.shape[1] >= 8 else None
 
 
 class SeparationPrior(nn.Module):

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ..metrics import best_permutation, snr
 from ..spectral import magnitude
-from .models import estimates, masks_of, split_sources
+from .models import estimates, masks_of, sound_magnitudes, split_sources
 from .recipes import Recipe
 
 # below this share of the energy, one estimate counts as collapsed (the blind check)
@@ -129,10 +129,14 @@ class Objective:
         def diff(a, dim):
             return self._diff(a, dim) / self.norm[dim].to(a.device)
 
+        # the smoothness terms act on what the sound priors model: their own magnitudes before masking where the
+        # model has them (magnitude sources, as Tian et al.: the masks carry the onsets and may), else the estimates
+        sounds = sound_magnitudes(out)
+        b1, b2 = (a1, a2) if sounds is None else (sounds[:, 0] / s, sounds[:, 1] / s)
         if r.temporal:
-            t["temporal"] = diff(a1, 2) + (0 if r.roles else diff(a2, 2))
+            t["temporal"] = diff(b1, 2) + (0 if r.roles else diff(b2, 2))
         if r.spectral:
-            t["spectral"] = diff(a2, 1) + (0 if r.roles else diff(a1, 1))
+            t["spectral"] = diff(b2, 1) + (0 if r.roles else diff(b1, 1))
         if r.exclusion:
             t["exclusion"] = exclusion_loss(a1, a2, r.exclusion_scales)
         if r.mask_sum:
@@ -150,10 +154,12 @@ class Objective:
         """The weighted sum of the terms, (B,); counts the steps (the binary loss starts late)."""
         self.step += 1
         r = self.recipe
+        total = torch.zeros(out.shape[0], device=out.device)
+        if self.step <= r.warmup:   # the reconstruction alone first
+            return total
         weights = {"temporal": r.temporal, "spectral": r.spectral, "exclusion": r.exclusion,
                    "mask_sum": r.mask_sum, "balance": r.balance,
                    "binary": r.binary if self.step > self.binary_at else 0.0}
-        total = torch.zeros(out.shape[0], device=out.device)
         for k, v in self.terms(out).items():
             if weights[k]:
                 total = total + weights[k] * v

@@ -74,6 +74,7 @@ class Recipe:
         mask_sum (float): weight of mean |m1 + m2 - 1| where the mixture has energy (independent masks).
         binary (float): weight of the binary-mask loss mean m(1 - m).
         binary_from (float): fraction of the budget after which the binary loss is on.
+        warmup (int): iterations fitted to the reconstruction alone before the other terms switch on (0: none).
         balance (float): weight of a hinge on each estimate's energy share below ``min_share``.
         min_share (float): share of the energy below which the hinge acts.
         lr (float): Adam learning rate.
@@ -96,6 +97,7 @@ class Recipe:
     mask_sum: float = 0.0
     binary: float = 0.0
     binary_from: float = 0.9
+    warmup: int = 0
     balance: float = 0.0
     min_share: float = 0.1
     lr: float = 1e-3
@@ -112,8 +114,8 @@ class Recipe:
         if self.sources == "mixture" and self.combine == "independent":
             raise DapError("separation recipe: sources='mixture' needs masks that sum to one "
                            "(combine='softmax' or 'complement')")
-        if self.restarts < 0 or self.tries < 1 or self.exclusion_scales < 1:
-            raise DapError("separation recipe: restarts >= 0, tries >= 1 and exclusion_scales >= 1")
+        if self.restarts < 0 or self.tries < 1 or self.exclusion_scales < 1 or self.warmup < 0:
+            raise DapError("separation recipe: restarts >= 0, tries >= 1, exclusion_scales >= 1 and warmup >= 0")
         if not 0 <= self.binary_from <= 1:
             raise DapError(f"separation recipe: binary_from is a fraction of the budget, got {self.binary_from}")
 
