@@ -67,14 +67,19 @@ def record_book_times() -> int:
         print("no executed notebook in book/_build/.jupyter_cache: run `make book` first", file=sys.stderr)
         return 1
     data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {"notebooks": {}}
+    cpu, earlier = cpu_description(), data.get("cpu")
     for name, run in found.items():
         entry = data["notebooks"].setdefault(name, {})
+        if earlier and earlier != cpu and "smoke_seconds" in entry and "smoke_cpu" not in entry:
+            # the smoke times are not refreshed here: say on which CPU (and when) they were measured
+            entry.update(smoke_cpu=earlier, smoke_measured=entry.get("measured"), smoke_threads=entry.get("threads"))
         over = " (over the lab budget!)" if run["seconds"] > LAB_BUDGET_S else ""
         print(f"{name}: default {entry.get('default_seconds')} s -> {run['seconds']} s{over}")
         entry.update(default_seconds=run["seconds"], measured=run["executed"][:10], default_source="make book",
                      threads=os.environ.get("OMP_NUM_THREADS", "default"))
         entry.pop("load_average_before", None)
-    data.update(cpu=cpu_description(), torch=metadata.version("torch"), date=dt.date.today().isoformat())
+    data.update(cpu=cpu, torch=metadata.version("torch"), date=dt.date.today().isoformat(),
+                threads=os.environ.get("OMP_NUM_THREADS", "default"))
     data["about_book"] = ("default_source 'make book': the seconds jupyter-cache measured executing the notebook "
                           "for the book at its lab parameters (nbclient, kernel start excluded; all CPU threads)")
     TIMINGS.write_text(json.dumps(data, indent=2) + "\n")
@@ -111,7 +116,10 @@ def main(argv=None) -> int:
             entry["load_average_before"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
             try:
                 entry["smoke_seconds"] = run(path, True, Path(tmp))
+                for key in ("smoke_cpu", "smoke_measured", "smoke_threads"):   # measured now, on this CPU
+                    entry.pop(key, None)
                 if not args.smoke_only:
+                    entry.pop("default_source", None)
                     entry["default_seconds"] = run(path, False, Path(tmp))
                     entry.pop("default_estimate", None)  # a measurement replaces any estimate
             except Exception as exc:  # noqa: BLE001 - report every notebook, then fail at the end
