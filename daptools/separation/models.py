@@ -66,15 +66,15 @@ class MaskedSources(nn.Module):
     def forward(self, z):
         zs = z.chunk(len(self.sounds) + len(self.maskers), dim=1)
         m = self.masks(zs[len(self.sounds):])
+        sounds = []   # the sound priors' magnitudes before masking (magnitude sources only)
         if self.recipe.sources == "mixture":
             e = [m[:, i:i + 1] * self.mix for i in range(2)]
         elif self.recipe.sources == "magnitude":
-            s = [F.softplus(net(zi)) * self.scale for net, zi in zip(self.sounds, zs)]
-            e = [m[:, i:i + 1] * s[i] * self.unit for i in range(2)]
-            return torch.cat([*e, m, *s], 1)
+            sounds = [F.softplus(net(zi)) * self.scale for net, zi in zip(self.sounds, zs)]
+            e = [m[:, i:i + 1] * sounds[i] * self.unit for i in range(2)]
         else:
             e = [m[:, i:i + 1] * net(zi) * self.scale for i, (net, zi) in enumerate(zip(self.sounds, zs))]
-        return torch.cat([*e, m], 1)
+        return torch.cat([*e, m, *sounds], 1)
 
 
 def estimates(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,7 +22,7 @@ part() {
     table4) $PY -m daptools.experiments table4 --preset cpu --clips 10 --priors plain,dilated,exp,exp_dense $RAY --out $OUT/table4
             $PY -m daptools.experiments table4 --preset cpu --clips 10 --priors hpss,nmf --out $OUT/table4 ;;
     table4_paper)  # the paper's own model: three U-Nets per fit, so exp_dense and plain only, with more iterations;
-                   # about 40 min per mixture on one thread here, and it collapses to silence (docs/separation.md)
+                   # about 40 min per mixture on the 2 cores here, and it collapses to silence (docs/separation.md)
             $PY -m daptools.experiments table4 --preset cpu --clips 10 --method paper --iterations 1000 \
                 --priors exp_dense,plain $RAY --out $OUT/table4_paper ;;
     *) echo "unknown part $1 (table1 table2 table3 table4 table4_paper)" >&2; exit 2 ;;

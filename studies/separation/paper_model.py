@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -96,7 +97,7 @@ def main(argv=None) -> int:
     if args.plot:
         plot(data, args.plot)
         return 0
-    torch.set_num_threads(int(__import__("os").environ.get("OMP_NUM_THREADS", "1")))
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     done = {(r["mixture"].split("#")[-1], r["variant"]) for r in data}
     for m in [int(x) for x in args.mixtures.split(",")]:
         for name, options in VARIANTS.items():
