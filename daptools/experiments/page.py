@@ -21,7 +21,7 @@ from ..presets import get_preset
 from ..priors import DESCRIPTIONS
 from .ledger import read_rows, read_sittings
 from .paired import comparisons, paired
-from .report import format_summary, summarize
+from .report import format_summary, oracle_metric_words, summarize
 from .tables import PAPER_CLAIMS, PAPER_COLUMNS, PAPER_RESULTS, TABLES
 
 ROOT = Path("docs/results")
@@ -40,9 +40,9 @@ unchanged. Each table names the command that reproduces (or resumes) its run.
 How to read the tables:
 
 - **blind** is the stopping rule's choice (`select="auto"`): what a user gets, without the clean
-  signal. **last** is the fit's last iterate. **oracle** is the iteration with the best SNR against
-  the clean signal, up to where the fit stopped: not available in real use, shown only to say how
-  much the blind choice leaves. **the paper** is the paper's own number (50 clips, 2000 iterations,
+  signal. **last** is the fit's last iterate. **oracle** is the iteration with the best score
+  against the clean signal (on the metric each caption names), up to where the fit stopped: not
+  available in real use, shown only to say how much the blind choice leaves. **the paper** is the paper's own number (50 clips, 2000 iterations,
   the paper's network and hop), copied from it, never mixed into our statistics.
 - **(input)** is the corrupted observation scored as if it were the estimate (for inpainting: the
   clip with its gaps; for separation: the mixture as both sources).
@@ -211,7 +211,8 @@ def _settings(folder: Path, summary: dict, cfg: dict, versions: dict) -> str:
             f"{summary['n_rows']} fits, {summary['fit_seconds_total'] / 60:.0f} min of fitting summed over fits, "
             f"{wall}; CPU: {cpu} ({versions.get('cpu_count', '?')} cores{bf16}), torch {versions.get('torch', '?')}. "
             "Mean ± std over clips; SNR is the waveform SNR (the paper's 'PSNR'); its = iterations fitted "
-            "(blind), the last iteration, or the oracle's iteration.")
+            f"(blind), the last iteration, or the oracle's iteration; the oracle is chosen on "
+            f"{oracle_metric_words(summary)}.")
 
 
 def _counts(summary: dict) -> str:

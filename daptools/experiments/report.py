@@ -35,6 +35,9 @@ def summarize(out, write: bool = True) -> dict:
     rows = read_rows(out)
     cfg = json.loads((out / "config.json").read_text())["config"]
     summary = {"table": cfg["table"], "config": cfg, "n_rows": len(rows),
+               # what the oracle was chosen on (rows before 2026-12-03 do not say: the task's own score)
+               "oracle_metrics": sorted({r.get("oracle_metric", "permutation_snr" if r["task"] == "separate" else "snr")
+                                         for r in rows if "oracle" in r}),
                "fit_seconds_total": float(sum(r["seconds"] for r in rows)), "groups": [
         {"dataset": d, "prior": p, "selection": s, "n": len(next(iter(v.values()))),
          "mean": {k: _nanmean(x) for k, x in v.items()}, "std": {k: _nanstd(x) for k, x in v.items()}}
@@ -139,6 +142,15 @@ def _budget(cfg: dict) -> str:
     return budget
 
 
+ORACLE_METRIC_NAMES = {"snr": "waveform SNR", "spectral_snr": "spectral SNR",
+                       "permutation_snr": "the mean SNR of the two sources"}
+
+
+def oracle_metric_words(summary: dict) -> str:
+    """What a run's oracle was chosen on, in words."""
+    return " / ".join(ORACLE_METRIC_NAMES.get(m, m) for m in summary.get("oracle_metrics") or ["snr"])
+
+
 def _caption(summary: dict, task: str) -> str:
     """The paragraph under the title: the run's settings and how to read the columns."""
     cfg = summary["config"]
@@ -148,7 +160,8 @@ def _caption(summary: dict, task: str) -> str:
              f"{cfg['n_clips']} clip(s) per dataset, seed {cfg['seed']}, "
              f"blind selection {cfg.get('select', 'last')!r}; mean ± std over clips. "
              "SNR is the waveform SNR (the paper's 'PSNR' column); "
-             "oracle = iteration chosen with the clean reference (not available in real use); "
+             f"oracle = iteration chosen with the clean reference on {oracle_metric_words(summary)} "
+             "(not available in real use); "
              "its = iterations fitted (blind), the last iteration, or the oracle's iteration. "]
     if task == "separate":
         parts += [f"both > mixture = share of mixtures where BOTH estimates have an SDR over {BEAT_MARGIN_DB} dB "
