@@ -96,11 +96,11 @@ def get_preset(name: str) -> Preset:
     return RUN_PRESETS[name]
 
 
-# The notebooks 07-10 run fewer iterations than the lab preset's, so that each one's lab run stays near
-# 5 minutes on one core of a 2-core CPU (the budget tests/test_notebooks.py checks against
-# notebooks/timings.json): a notebook makes several fits (07, 08: the live fit and the runner's; 09: two
-# separations, a success and a failure; 10: three priors, one harmonic). Smoke and paper runs keep their presets' counts.
-NOTEBOOK_LAB_ITERATIONS = {"07": 220, "08": 220, "09": 200, "10": 220}
+# The notebooks 07-10 run fewer iterations than the lab preset's, so that each one's lab run stays within
+# about 3 minutes on a 2-core CPU (the budget tests/test_notebooks.py checks against notebooks/timings.json):
+# a notebook makes several fits (07, 08: the live fit and the runner's; 09: two separations, a success and a
+# failure; 10: three priors, one harmonic). Smoke and paper runs keep their presets' counts.
+NOTEBOOK_LAB_ITERATIONS = {"07": 170, "08": 160, "09": 90, "10": 190}
 
 
 def notebook_iterations(notebook: str, preset: str, iterations: int | None = None) -> int:
