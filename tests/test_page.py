@@ -88,3 +88,17 @@ def test_the_committed_results_page_is_regenerated_unchanged():
     out = subprocess.run([sys.executable, "-m", "daptools.experiments", "report", "--check"], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_blind_stop_table_reports_the_gap_to_the_oracle_and_the_time_saved(tmp_path):
+    rows = _rows([1.0, 2.0, 3.0, 0.5])
+    plain = [r for r in rows if r["prior"] == "plain"]
+    plain[2]["oracle"] = {**plain[2]["oracle"], "snr": plain[2]["blind"]["snr"] + 2.5}  # 2.5 dB below: not within
+    for r in rows:
+        r["iterations"], r["seconds"] = 2, 3.0  # stopped at 2 of the smoke budget of 4: 1.5 s/iteration
+    _run(tmp_path / "runs" / "t1", rows)
+    text = P.page(tmp_path / "runs")
+    # plain: blind - oracle -1, -1, -2.5, -1 -> mean -1.375, worst -2.5 on clip c2, 3 of 4 within 1.5 dB;
+    # saved: 2 iterations of the budget of 4 at 1.5 s each
+    assert "| speech | plain | snr | 4 | -1.38 | -2.50 (c2) | 3/4 | +0.00 | 2 (2-2) of 4 | 3 | 3 |" in text
+    assert "| speech | exp_dense | snr | 4 | -1.00 | -1.00 (c0) | 4/4 |" in text
