@@ -46,8 +46,9 @@ How to read the tables:
 - **blind** is the stopping rule's choice (`select="auto"`): what a user gets, without the clean
   signal. **last** is the fit's last iterate. **oracle** is the iteration with the best score
   against the clean signal (on the metric each caption names), up to where the fit stopped: not
-  available in real use, shown only to say how much the blind choice leaves. **the paper** is the paper's own number (50 clips, 2000 iterations,
-  the paper's network and hop), copied from it, never mixed into our statistics.
+  available in real use, shown only to say how much the blind choice leaves. **the paper** is the
+  paper's own number (50 clips, 2000 iterations, the paper's network and hop), copied from it, never
+  mixed into our statistics.
 - **(input)** is the corrupted observation scored as if it were the estimate (for inpainting: the
   clip with its gaps; for separation: the mixture as both sources).
 - **Paired differences**: every prior is fitted to the same corrupted clips, so priors are
