@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import os
 import re
 import shutil
@@ -247,6 +248,8 @@ def build(executed: Path | None = None, out: Path = BUILD / "html", src: Path = 
     """
     start = time.time()
     stage(executed, src)
+    if not executed:
+        invalidate_cache_if_package_changed()
     env = dict(os.environ, DAPTOOLS_BOOK_EXECUTE="off" if executed else "cache",
                DAPTOOLS_BOOK_CACHE=str(BUILD / ".jupyter_cache"), PYTHONPATH=os.pathsep.join(
                    filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
@@ -256,6 +259,29 @@ def build(executed: Path | None = None, out: Path = BUILD / "html", src: Path = 
              and "_static" not in p.parts and "_sources" not in p.parts]
     return {"seconds": time.time() - start, "pages": len(pages), "out": out,
             "executed": {} if executed else execution_seconds()}
+
+
+def package_digest() -> str:
+    """A hash of the package's source (daptools/**/*.py): what a notebook's outputs depend on besides its code."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "daptools").rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def invalidate_cache_if_package_changed(cache: Path = BUILD / ".jupyter_cache") -> bool:
+    """jupyter-cache keys an executed notebook on its code cells only, so a change of the package (a preset's
+    iterations, a model) would leave stale outputs in the book: empty the cache when the package's digest
+    differs from the one it was filled with. Returns True where it was emptied."""
+    stamp = cache.parent / "package_digest.txt"
+    now = package_digest()
+    stale = cache.exists() and (not stamp.exists() or stamp.read_text().strip() != now)
+    if stale:
+        print("  the daptools package changed since the cached notebooks ran: executing them again", flush=True)
+        shutil.rmtree(cache)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(now + "\n")
+    return stale
 
 
 def execution_seconds(cache: Path = BUILD / ".jupyter_cache") -> dict:

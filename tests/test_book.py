@@ -131,3 +131,20 @@ def test_execution_seconds_reads_the_newest_cache_record(tmp_path):
     found = bb.execution_seconds(tmp_path / "cache")
     assert list(found) == ["04_plain_unet.ipynb"]
     assert found["04_plain_unet.ipynb"]["seconds"] == 56.8
+
+
+def test_a_change_of_the_package_empties_the_notebook_cache(tmp_path, monkeypatch):
+    # jupyter-cache keys on a notebook's code cells only: a change of daptools (a preset's iteration count)
+    # must not leave stale outputs in the book
+    bb = _build_book()
+    cache = tmp_path / ".jupyter_cache"
+    cache.mkdir()
+    (cache / "record").write_text("executed")
+    assert bb.invalidate_cache_if_package_changed(cache)  # no stamp yet: filled by an unknown package
+    assert not cache.exists()
+    cache.mkdir()
+    (cache / "record").write_text("executed")
+    assert not bb.invalidate_cache_if_package_changed(cache) and (cache / "record").exists()  # same package
+    monkeypatch.setattr(bb, "package_digest", lambda: "another package")
+    assert bb.invalidate_cache_if_package_changed(cache) and not cache.exists()
+    assert (tmp_path / "package_digest.txt").read_text().strip() == "another package"
