@@ -11,7 +11,8 @@ GitHub); a link to a repository file that is not a page of the book (a script, a
 link to that file in the repository, and a link to a file that does not exist fails the build, as does
 any Sphinx warning (``-W --keep-going``: a missing figure, a broken reference) or a notebook error.
 The HTML is in ``book/_build/html``; with ``build`` (``nb_execution_mode = "cache"``) jupyter-cache
-keeps the executed notebooks in ``book/_build/.jupyter_cache``, so an unchanged notebook is not run again.
+keeps the executed notebooks in ``book/_build/.jupyter_cache``, so an unchanged notebook is not run again
+(the whole cache is emptied when the daptools package changed: :func:`invalidate_cache_if_package_changed`).
 """
 from __future__ import annotations
 
