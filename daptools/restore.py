@@ -288,7 +288,7 @@ def _inpaint(run: _Run) -> Restored:
     def solve(batch, callback):
         x = pieces[batch]  # (segments, channels, samples): the gaps are gaps in every channel
         masks = torch.cat([GapMask([(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in plan.local_gaps(k, gaps16)],
-                                   plan.size).spectrogram() for k in batch]).repeat_interleave(x.shape[1], 0)
+                                   plan.size).spectrogram(opts["hop"]) for k in batch]).repeat_interleave(x.shape[1], 0)
         out = _decoded(inpaint(x.flatten(0, 1), masks, callback=callback, every=_every(opts["iterations"]),
                                **opts))
         return out.reshape(x.shape)

@@ -61,6 +61,19 @@ def test_inpaint_takes_gaps_as_pairs_and_keeps_the_rest(tmp_path):
     assert np.abs(after[int(0.6 * rate):int(0.7 * rate)]).max() > 1e-4  # filled
 
 
+@pytest.mark.parametrize("hop", [128, 256])
+def test_inpaint_builds_its_gap_mask_at_the_runs_hop(tmp_path, hop):
+    # the mask was built at the default hop (64) whatever --hop or the preset said: the fast preset failed
+    wav = tone()
+    wav[int(0.6 * SR):int(0.7 * SR)] = 0
+    src = tmp_path / "drop.wav"
+    sf.write(str(src), wav, SR, subtype="FLOAT")
+    done = restore_file("inpaint", src, [tmp_path / "filled.wav"], gaps=[(0.6, 0.7)], hop=hop, **TINY)
+    assert done.fitted == 1
+    after = sf.read(str(tmp_path / "filled.wav"), dtype="float32")[0]
+    assert np.abs(after[int(0.6 * SR):int(0.7 * SR)]).max() > 1e-4
+
+
 def test_an_existing_output_is_refused_without_force(tmp_path, noisy):
     out = tmp_path / "out.wav"
     sf.write(str(out), np.zeros(100, np.float32), SR)
