@@ -30,7 +30,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m "not notebook and not slow"
 
 # the book: every notebook executed at its lab settings (cached by jupyter-cache: an unchanged notebook is not
-# run again) with README and docs, as HTML in book/_build/html (29 min on a 2-core Intel Xeon the first time)
+# run again) with README and docs, as HTML in book/_build/html (the notebooks: 23 min on a 2-core Intel Xeon the first time)
 book: $(STAMP)
 	$(PY) scripts/build_book.py build
 

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 TIMINGS = NOTEBOOKS / "timings.json"
-LAB_BUDGET_S = 300
+LAB_BUDGET_S = 240
 
 
 def cpu_description() -> str:

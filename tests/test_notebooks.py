@@ -32,7 +32,7 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 IDS = [p.stem for p in NOTEBOOKS]
 REQUIRED_PARAMETERS = {"smoke", "iterations", "seed", "device", "results_dir"}
-LAB_BUDGET_S = 330  # "about 5 minutes" on a 2-core CPU, with a little slack for the measurement
+LAB_BUDGET_S = 240  # "about 3 minutes" on a 2-core CPU (issue 22), with slack for the measurement
 
 
 def _read(path: Path):
