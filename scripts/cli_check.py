@@ -63,9 +63,12 @@ def clean_clip(which: str) -> np.ndarray:
 def _run(cmd: list) -> tuple[float, list[int], str]:
     """Run the command line; its wall seconds, the iterations its fits ran (from its last line) and that line."""
     t = time.perf_counter()
-    done = subprocess.run(cmd, check=True, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(cmd, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - t
     sys.stderr.write(done.stderr[-2000:])
+    if done.returncode:
+        sys.exit(f"cli_check: the command line failed (exit {done.returncode}): "
+                 f"{(done.stderr.strip().splitlines() or ['no message'])[-1]}")
     last = [line for line in done.stderr.splitlines() if "wrote " in line][-1:]
     ran = re.search(r"the fits ran (\d+) iterations( per batch \(median of \d+, (\d+)-(\d+)\))?", last[0] if last else "")
     iterations = [] if not ran else [int(ran.group(1))] if not ran.group(2) else [int(ran.group(1)), int(ran.group(3)),
