@@ -166,10 +166,6 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"separation model (default {DEFAULT_SEPARATION}): hp (a mask prior shares out the mixture between a "
              "sustained and a percussive source; chosen by measurement, docs/separation.md), dap (Tian et al.'s "
              "Deep Audio Prior recipe) or masks (two complex source priors and a mask prior)")
-    sub.choices["denoise"].add_argument(
-        "--warm-start", action="store_true",
-        help="start each segment's networks from those fitted to the segment before (same z) instead of from "
-             "fresh weights (docs/stopping.md measures it); after --resume the first segment fitted starts fresh")
     ip = sub.choices["inpaint"]
     ip.add_argument("--gaps", metavar="START-END,...",
                     help="the gaps in seconds, e.g. 1.20-1.35,4.0-4.2 (default: find runs of digital silence)")

@@ -22,7 +22,6 @@ Outside the notebook series: the notebooks teach the tasks on clips in memory
 from __future__ import annotations
 
 import contextlib
-import copy
 import signal
 import sys
 import time
@@ -111,7 +110,6 @@ class _Run:
     overload: str | None
     quiet: bool
     mono: bool = False
-    warm_start: bool = False
     started: float = field(default_factory=time.perf_counter)
     work: WorkFolder | None = None
     fitted: int = 0                                 # segments fitted (not read back from the work folder)
@@ -135,7 +133,7 @@ def restore_file(command: str, source, outputs, *, preset: str | None = None, pr
                  seeds: int | None = None, method: str | None = None, gaps=None, min_gap: float | None = None,
                  segment: float = 2.0, overlap: float = 0.25, batch: int | None = None, resume: bool = False,
                  work_dir=None, force: bool = False, overload: str | None = None, quiet: bool = False,
-                 mono: bool = False, warm_start: bool = False) -> Restored:
+                 mono: bool = False) -> Restored:
     """Restore a recording file of any length: denoise it, fill its gaps, or separate it in two.
 
     The same as ``daptools denoise|inpaint|separate`` (see ``daptools COMMAND --help`` for every
@@ -173,9 +171,6 @@ def restore_file(command: str, source, outputs, *, preset: str | None = None, pr
         overload (str | None): "float", "scale" or "clip" (see :func:`daptools.fileio.write_atomic`).
         quiet (bool): no progress bar or messages, only warnings.
         mono (bool): average the channels and restore one (faster; the output is mono).
-        warm_start (bool): denoise: each batch of segments starts from the networks fitted to the
-            batch before (the same z) instead of fresh weights; the first batch fitted by a resumed
-            run starts fresh.
 
     Returns:
         Restored: the outputs written and a summary (segments, iterations, time).
@@ -187,8 +182,7 @@ def restore_file(command: str, source, outputs, *, preset: str | None = None, pr
     run = _settings(command, source, outputs, preset=preset, prior=prior, iterations=iterations, select=select,
                     precision=precision, device=device, seed=seed, hop=hop, channels=channels, seeds=seeds,
                     method=method, gaps=gaps, min_gap=min_gap, segment=segment, overlap=overlap, batch=batch,
-                    resume=resume, work_dir=work_dir, force=force, overload=overload, quiet=quiet, mono=mono,
-                    warm_start=warm_start)
+                    resume=resume, work_dir=work_dir, force=force, overload=overload, quiet=quiet, mono=mono)
     with _catching_ctrl_c(), warnings.catch_warnings():
         # fit() reads the loss for its (disabled) bar with float() on a tensor that needs grad
         warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
@@ -209,8 +203,7 @@ def _settings(command: str, source, outputs, **options) -> _Run:
     wrong = [name for name, given, used_by in (("seeds", options["seeds"], ("denoise", "inpaint")),
                                                ("method", options["method"], ("separate",)),
                                                ("gaps", options["gaps"], ("inpaint",)),
-                                               ("min_gap", options["min_gap"], ("inpaint",)),
-                                               ("warm_start", options["warm_start"] or None, ("denoise",)))
+                                               ("min_gap", options["min_gap"], ("inpaint",)))
              if given is not None and command not in used_by]
     if wrong:
         raise DapError(f"{command} takes no {' or '.join(wrong)}")
@@ -255,19 +248,10 @@ def _denoise(run: _Run) -> Restored:
     rec, outs, opts = _start(run)
     plan, work, pieces = _open_segments(run, rec, outs, opts)
 
-    fitted = []  # with warm_start: the networks fitted to the last batch
-
     def solve(batch, callback):
         x = pieces[batch]  # (segments, channels, samples): every channel its own problem
-        problems = x.flatten(0, 1)
-        start = dict(opts)
-        if fitted and len(fitted[-1]) >= problems.shape[0] * (run.seeds or 1):
-            # the previous batch's networks, problem by problem (segment-major, so channel k stays channel k)
-            start["prior"] = [copy.deepcopy(net) for net in fitted[-1][:problems.shape[0] * (run.seeds or 1)]]
-        result = denoise(problems, callback=callback, every=_every(opts["iterations"]), **start)
-        if run.warm_start:
-            fitted[:] = [result.nets]
-        return _decoded(result).reshape(x.shape)
+        out = _decoded(denoise(x.flatten(0, 1), callback=callback, every=_every(opts["iterations"]), **opts))
+        return out.reshape(x.shape)
 
     label = f"denoise {len(plan)} segment{'s' * (len(plan) > 1)}"
     out = _run_batches(solve, list(range(len(plan))), run, opts["iterations"], label, work)

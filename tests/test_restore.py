@@ -11,7 +11,6 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 import daptools as dap
 from daptools import DapError, restore
@@ -93,7 +92,6 @@ def test_an_existing_output_is_refused_without_force(tmp_path, noisy):
     ("denoise", ["out.wav"], {"prior": "unet9"}, "unknown prior 'unet9'"),
     ("inpaint", ["out.wav"], {"gaps": [(0.7, 0.6)]}, "--gaps: 0.7-0.6 ends before it starts"),
     ("inpaint", ["out.wav"], {"gaps": "0.5-0.6,0.55-0.9"}, "overlap; merge them"),
-    ("inpaint", ["out.wav"], {"warm_start": True}, "inpaint takes no warm_start"),
 ])
 def test_a_bad_argument_is_a_clear_error_before_any_work(tmp_path, noisy, command, outputs, options, message):
     with pytest.raises(DapError) as err:
@@ -129,29 +127,3 @@ def test_an_interrupted_restoration_keeps_its_segments_and_resumes(tmp_path, noi
 def test_importing_daptools_does_not_import_the_driver():
     code = "import sys, daptools; assert 'daptools.restore' not in sys.modules; daptools.restore_file"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
-
-
-@pytest.mark.parametrize("warm", [False, True])
-def test_a_warm_start_begins_each_segment_from_the_networks_fitted_before(tmp_path, noisy, monkeypatch, warm):
-    calls, real = [], restore.denoise
-
-    def weights(modules):
-        return [{k: v.clone() for k, v in m.state_dict().items()} for m in modules]
-
-    def recording(wav, *args, **kwargs):
-        prior = kwargs["prior"]
-        start = None if isinstance(prior, str) else weights(prior)  # before the fit trains them
-        result = real(wav, *args, **kwargs)
-        calls.append({"start": start, "fitted": weights(result.nets)})
-        return result
-
-    monkeypatch.setattr(restore, "denoise", recording)
-    out = tmp_path / "restored.wav"
-    done = restore_file("denoise", noisy, out, segment=1.0, warm_start=warm, **TINY)
-    assert done.fitted == 2 and sf.info(str(out)).frames == sf.info(str(noisy)).frames
-    assert calls[0]["start"] is None  # the first segment always starts from fresh weights
-    if not warm:
-        assert calls[1]["start"] is None
-    else:  # the second starts exactly where the first ended
-        (start,), (ended,) = calls[1]["start"], calls[0]["fitted"]
-        assert start.keys() == ended.keys() and all(torch.equal(start[k], ended[k]) for k in start)
