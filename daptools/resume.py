@@ -114,9 +114,15 @@ class WorkFolder:
         except (OSError, ValueError):
             raise DapError(f"{path} exists and is not a daptools work folder (no readable {SETTINGS}); "
                            "move it away or give another --work-dir") from None
+        done = len(list(path.glob("segment-*.npy")))
+        if not done:  # a run that stopped before its first segment: nothing to keep, start afresh
+            work = cls(path, fingerprint)
+            replace_atomic(path / SETTINGS,
+                           lambda tmp: Path(tmp).write_bytes(json.dumps(fingerprint, indent=1).encode()))
+            return work
         if not resume:
-            raise DapError(f"{path} holds an interrupted run's finished segments; pass --resume to continue "
-                           "it, or delete the folder to start again")
+            raise DapError(f"{path} holds {done} finished segment{'s' if done > 1 else ''} of an interrupted run; "
+                           "pass --resume to continue it, or delete the folder to start again")
         changed = _differences(old, fingerprint)
         if changed:
             raise DapError(f"--resume: {changed} changed since the interrupted run in {path}; run it again with "

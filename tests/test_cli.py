@@ -557,8 +557,25 @@ def test_an_existing_work_folder_needs_resume(tmp_path, capsys, monkeypatch, lon
     argv = _interrupted_run(tmp_path, capsys, monkeypatch, "denoise", long_speech)
     rc, err = run(capsys, *argv)
     assert rc == 2 and err.count("\n") == 1
-    assert "holds an interrupted run's finished segments; pass --resume to continue it, or delete" in err
+    assert "holds 1 finished segment of an interrupted run; pass --resume to continue it, or delete" in err
     assert _stored(tmp_path / f"out.wav{WORK}") == ["segment-00000.npy"]
+
+
+def test_a_work_folder_without_finished_segments_starts_afresh(tmp_path, capsys, monkeypatch, long_speech):
+    # a run stopped before its first segment finished leaves only its settings: nothing to keep, so the
+    # next run (without --resume, even with other settings) starts from the first segment
+    monkeypatch.setattr(restore.torch, "get_num_threads", lambda: 1)
+    argv = ["denoise", long_speech, "-o", tmp_path / "out.wav", *RESUMABLE]
+    monkeypatch.setattr(restore, "denoise", Segments(FakeFits(), limit=0))
+    rc, err = run(capsys, *argv)
+    work = tmp_path / f"out.wav{WORK}"
+    assert rc == 130 and "kept" not in err and not work.exists(), err  # nothing to keep: the folder is gone
+    work.mkdir()  # as a kill -9 would leave it: the settings only
+    (work / "settings.json").write_text('{"seed": 0}')
+    monkeypatch.setattr(restore, "denoise", FakeFits())
+    rc, err = run(capsys, *argv, "--seed", "1")
+    assert rc == 0, err
+    assert (tmp_path / "out.wav").exists() and not work.exists()
 
 
 def test_work_dir_option_and_a_folder_that_is_not_a_work_folder(tmp_path, capsys, monkeypatch, long_speech):
