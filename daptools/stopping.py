@@ -17,7 +17,9 @@ docs/stopping.md:
   objective): once the mean loss of the last ``loss_window`` iterations is less than
   ``loss_tolerance`` (relative) below that of the window before, the fit has fitted what it
   will fit quickly, and what it fits from then on (slowly) is mostly noise, or detail that
-  barely changes the result: it stops with its current iterate. A problem with a floor is
+  barely changes the result: it stops with its current iterate (or, with ``plateau_average``,
+  the moving average of the iterates it observed, which gives back part of what a fit that
+  peaked before the plateau lost since: an option, docs/stopping.md). A problem with a floor is
   stopped this way only while its loss is above ``loss_floor_ratio`` times the floor, i.e. where
   the floor is out of reach (coloured noise, which the white-noise floor under-counts: the loss
   levelled off at 4.5-14 times it on the dev fits, white-noise fits at 1.0-1.6 times; those go
@@ -78,6 +80,10 @@ class Stopping:
             below which a problem stops.
         loss_floor_ratio (float): a problem with a floor is stopped by the loss plateau only while
             its loss is above this many times its floor.
+        plateau_average (float | None): at a loss-plateau stop, the result is the exponential moving
+            average of the outputs the rule observed (one every ``every`` iterations), with this factor
+            per iteration (0.98: a memory of about 50 iterations), instead of the iterate of the stop;
+            None (default): the iterate. Stops at a floor or the budget are not averaged.
         holdout_patience (int): with held-out data, iterations without a new minimum of its error
             before a problem stops.
         halt (bool): end the fit once every problem has stopped (default). False keeps fitting
@@ -95,6 +101,7 @@ class Stopping:
     loss_window: int = 50
     loss_tolerance: float = 0.1
     loss_floor_ratio: float = 3.0
+    plateau_average: float | None = None
     holdout_patience: int = 100
     halt: bool = True
 
@@ -111,6 +118,8 @@ class Stopping:
         if self.holdout_patience < self.every:
             raise DapError(f"stopping: holdout_patience ({self.holdout_patience}) must be at least every "
                            f"({self.every}) iterations")
+        if self.plateau_average is not None and not 0 < self.plateau_average < 1:
+            raise DapError(f"stopping: plateau_average is a factor per iteration in (0, 1), got {self.plateau_average}")
         if self.floor_factor <= 0:
             raise DapError(f"stopping: floor_factor must be positive, got {self.floor_factor}")
 
@@ -185,6 +194,7 @@ class Monitor:
         self.history_variance: list = []
         # the losses observed over the last two loss windows (the loss-plateau test)
         self.losses: deque = deque(maxlen=2 * rule.loss_window // rule.every)
+        self.average = None  # the moving average of the observed outputs (plateau_average)
 
     def observe(self, iteration: int, out: torch.Tensor, loss=None) -> np.ndarray:
         """Record the output (and per-problem loss) of ``iteration``; returns the stopped flags."""
@@ -202,6 +212,10 @@ class Monitor:
                 self._choose(hit, out, iteration, iteration)
                 self._stop(hit, iteration, "floor")
                 live &= ~hit
+        if self.rule.plateau_average is not None:
+            step = self.rule.plateau_average ** self.rule.every
+            self.average = out.float().clone() if self.average is None else self.average.mul_(step).add_(
+                out.float(), alpha=1 - step)
         if self.rule.loss_plateau and loss is not None:
             self._loss_plateau(iteration, out, loss, live)
             live &= ~self.stopped
@@ -221,7 +235,7 @@ class Monitor:
         if self.floor is not None:  # a floor within reach is left to the floor
             flat &= loss > self.rule.loss_floor_ratio * self.floor
         if flat.any():
-            self._choose(flat, out, iteration, iteration)
+            self._choose(flat, out if self.average is None else self.average.to(out.dtype), iteration, iteration)
             self._stop(flat, iteration, "loss plateau")
 
     def _heldout(self, iteration: int, out: torch.Tensor, live: np.ndarray) -> None:

@@ -142,6 +142,29 @@ def test_loss_plateau_stops_a_fit_that_cannot_reach_its_floor(synthetic):
     assert near.stop_reason[0] == "budget" and near.iterations == 600
 
 
+def test_a_loss_plateau_stop_can_return_the_average_of_iterates():
+    # outputs k (at iteration 5k) and a loss that levels off: the plateau stops at the same iteration with or
+    # without plateau_average, which returns the moving average of the observed outputs instead of the last
+    def run(average):
+        mon = Monitor(Stopping(min_iterations=50, loss_plateau=True, loss_window=25, plateau_average=average), 1)
+        for it in range(5, 400, 5):
+            loss = max(1.0, 10.0 - 0.1 * it)
+            if mon.observe(it, torch.full((1, 2, 3, 3), float(it // 5)), [loss])[0]:
+                break
+        return mon, it
+
+    plain_mon, plain_stop = run(None)
+    mon, stop = run(0.9)
+    assert stop == plain_stop and mon.reason[0] == plain_mon.reason[0] == "loss plateau"
+    assert float(plain_mon.output[0, 0, 0, 0]) == stop // 5
+    step, avg = 0.9 ** 5, 1.0
+    for k in range(2, stop // 5 + 1):
+        avg = step * avg + (1 - step) * k
+    assert float(mon.output[0, 0, 0, 0]) == pytest.approx(avg, rel=1e-6) and avg < stop // 5 - 1
+    with pytest.raises(dap.DapError, match="plateau_average"):
+        Stopping(plateau_average=1.0)
+
+
 def test_held_out_error_stops_at_its_minimum(synthetic):
     # the validation error is the true error of the output (a held-out copy of the clean part would give it
     # plus a constant): the overfitting fit peaks and the rule must keep the iterate at its minimum
@@ -206,6 +229,29 @@ def test_separation_hands_the_rule_its_loss_plateau(monkeypatch):
     dap.separate(mixture, stopping={"loss_window": 25}, **opts)  # the caller's own window is kept
     assert seen[-1].loss_window == 25 and seen[-1].loss_plateau
     dap.separate(mixture, select="last", **opts)  # no rule runs: nothing handed
+    assert seen[-1] is None
+
+
+def test_denoising_and_inpainting_hand_the_rule_what_they_know(monkeypatch, speech):
+    from daptools import tasks
+    seen = []
+    real = tasks.fit
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("stopping"))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(tasks, "fit", spy)
+    opts = dict(prior="plain", iterations=2, progress=False, precision="fp32", prior_options={"channels": (4, 8, 16)})
+    clip = speech[:4000]
+    dap.denoise(clip, **opts)  # the white-noise floor it estimates, one per clip, and the loss plateau
+    sigma = dap.corruptions.estimate_noise_std(clip)
+    assert seen[-1].floor == pytest.approx((dap.spectral.white_noise_power(clip.numel(), sigma),)) and seen[-1].loss_plateau
+    dap.denoise(clip, stopping={"loss_tolerance": 0.05, "floor": 1.0}, **opts)  # the caller's own settings are kept
+    assert seen[-1].loss_tolerance == 0.05 and seen[-1].floor == 1.0 and seen[-1].loss_plateau
+    mask = dap.corruptions.GapMask([(0.1, 0.15)], clip.numel(), 16000)
+    dap.inpaint(clip, mask, **opts)  # inpainting: the loss plateau, no floor
+    assert seen[-1].floor is None and seen[-1].loss_plateau
+    dap.denoise(clip, select="last", **opts)  # no rule runs: nothing handed
     assert seen[-1] is None
 
 
