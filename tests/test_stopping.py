@@ -211,15 +211,20 @@ def test_tasks_hand_in_the_loss_plateau_and_keep_the_callers_choice():
         Stopping().for_task(window_size=3)
 
 
-def test_separation_hands_the_rule_its_loss_plateau(monkeypatch):
-    from daptools.separation import fitting
-    seen = []
-    real = fitting.fit
+def _handed_rules(monkeypatch, module) -> list:
+    """Records the ``stopping`` that ``module`` hands :func:`daptools.fit`, call by call."""
+    seen, real = [], module.fit
 
     def spy(*args, **kwargs):
         seen.append(kwargs.get("stopping"))
         return real(*args, **kwargs)
-    monkeypatch.setattr(fitting, "fit", spy)
+    monkeypatch.setattr(module, "fit", spy)
+    return seen
+
+
+def test_separation_hands_the_rule_its_loss_plateau(monkeypatch):
+    from daptools.separation import fitting
+    seen = _handed_rules(monkeypatch, fitting)
     mixture = dap.mix([dap.data.load_clip("piano", 0, duration=0.25).audio,
                        dap.data.load_clip("drums", 0, duration=0.25).audio])[0]
     opts = dict(prior="plain", iterations=2, progress=False, precision="fp32", prior_options={"channels": (4, 8, 16)},
@@ -234,13 +239,7 @@ def test_separation_hands_the_rule_its_loss_plateau(monkeypatch):
 
 def test_denoising_and_inpainting_hand_the_rule_what_they_know(monkeypatch, speech):
     from daptools import tasks
-    seen = []
-    real = tasks.fit
-
-    def spy(*args, **kwargs):
-        seen.append(kwargs.get("stopping"))
-        return real(*args, **kwargs)
-    monkeypatch.setattr(tasks, "fit", spy)
+    seen = _handed_rules(monkeypatch, tasks)
     opts = dict(prior="plain", iterations=2, progress=False, precision="fp32", prior_options={"channels": (4, 8, 16)})
     clip = speech[:4000]
     dap.denoise(clip, **opts)  # the white-noise floor it estimates, one per clip, and the loss plateau
