@@ -19,7 +19,8 @@ docs/stopping.md:
   will fit quickly, and what it fits from then on (slowly) is mostly noise, or detail that
   barely changes the result: it stops with its current iterate (or, with ``plateau_average``,
   the moving average of the iterates it observed, which gives back part of what a fit that
-  peaked before the plateau lost since: an option, docs/stopping.md). A problem with a floor is
+  peaked before the plateau lost since, and lags behind one still rising: an option, off by
+  default, docs/stopping.md). A problem with a floor is
   stopped this way only while its loss is above ``loss_floor_ratio`` times the floor, i.e. where
   the floor is out of reach (coloured noise, which the white-noise floor under-counts: the loss
   levelled off at 4.5-14 times it on the dev fits, white-noise fits at 1.0-1.6 times; those go
