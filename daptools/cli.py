@@ -229,9 +229,6 @@ def main(argv=None) -> int:
         return _fail(f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt as exc:
         work = getattr(exc, "work", None)  # restore_file's Interrupted: the finished segments it kept
-        if work is not None and not work.count():  # stopped before its first segment: nothing worth keeping
-            work.remove()
-            work = None
         kept = "" if work is None else (f"; {work.count()} finished segment(s) kept in {work.path}: run the same "
                                         "command with --resume to continue")
         print(f"daptools: interrupted; no output was written{kept}", file=sys.stderr)

@@ -119,8 +119,9 @@ class _Run:
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during :func:`restore_file`: nothing was written; ``work`` (a
-    :class:`daptools.resume.WorkFolder`, or None when the run had not opened it yet) keeps
-    the finished segments, and the same call with ``resume=True`` continues from them."""
+    :class:`daptools.resume.WorkFolder`, or None when no segment had finished: then the folder
+    is removed) keeps the finished segments, and the same call with ``resume=True`` continues
+    from them."""
 
     def __init__(self, work: WorkFolder | None):
         super().__init__("interrupted; no output was written")
@@ -189,7 +190,11 @@ def restore_file(command: str, source, outputs, *, preset: str | None = None, pr
         try:
             return _COMMANDS[run.command](run)
         except KeyboardInterrupt as exc:
-            raise Interrupted(run.work) from exc
+            work = run.work
+            if work is not None and not work.count():  # stopped before its first segment: nothing to keep
+                work.remove()
+                work = None
+            raise Interrupted(work) from exc
 
 
 def _settings(command: str, source, outputs, **options) -> _Run:

@@ -103,9 +103,13 @@ class WorkFolder:
             raise DapError(f"{path.parent}: the work folder's parent does not exist; create it or give "
                            "another --work-dir")
         path.mkdir()
-        work = cls(path, fingerprint)
+        return cls._fresh(path, fingerprint)
+
+    @classmethod
+    def _fresh(cls, path: Path, fingerprint: dict) -> "WorkFolder":
+        """A new run's folder (``path`` exists, with no finished segment): its settings written."""
         replace_atomic(path / SETTINGS, lambda tmp: Path(tmp).write_bytes(json.dumps(fingerprint, indent=1).encode()))
-        return work
+        return cls(path, fingerprint)
 
     @classmethod
     def _reopen(cls, path: Path, fingerprint: dict, resume: bool) -> "WorkFolder":
@@ -116,10 +120,7 @@ class WorkFolder:
                            "move it away or give another --work-dir") from None
         done = len(list(path.glob("segment-*.npy")))
         if not done:  # a run that stopped before its first segment: nothing to keep, start afresh
-            work = cls(path, fingerprint)
-            replace_atomic(path / SETTINGS,
-                           lambda tmp: Path(tmp).write_bytes(json.dumps(fingerprint, indent=1).encode()))
-            return work
+            return cls._fresh(path, fingerprint)
         if not resume:
             raise DapError(f"{path} holds {done} finished segment{'s' if done > 1 else ''} of an interrupted run; "
                            "pass --resume to continue it, or delete the folder to start again")
