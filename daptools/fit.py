@@ -326,7 +326,8 @@ class _Loop:
         self.obs = observation.to(self.dev).float()
         self.track = _Tracker(len(self.seeds), ema, reference, decode, score or _snr_score, self.dev)
         self.rule = rule
-        self.monitor = None if rule is None else Monitor(rule, len(self.seeds), statistic, validation)
+        self.monitor = None if rule is None else Monitor(rule, len(self.seeds), statistic, validation,
+                                                         residual=lambda out: self.obs - self.forward(out))
         self.losses = torch.zeros(iterations, len(self.seeds), device=self.dev)
         self.lrs = np.zeros(iterations)
         self.bar = tqdm(total=iterations, disable=not progress,

@@ -20,7 +20,8 @@ docs/stopping.md:
   barely changes the result: it stops with its current iterate (or, with ``plateau_average``,
   the moving average of the iterates it observed, which gives back part of what a fit that
   peaked before the plateau lost since, and lags behind one still rising: an option, off by
-  default, docs/stopping.md). A problem with a floor is
+  default, docs/stopping.md; or, with ``plateau_pick``, the observed iterate whose residual is most
+  stationary, see below). A problem with a floor is
   stopped this way only while its loss is above ``loss_floor_ratio`` times the floor, i.e. where
   the floor is out of reach (coloured noise, which the white-noise floor under-counts: the loss
   levelled off at 4.5-14 times it on the dev fits, white-noise fits at 1.0-1.6 times; those go
@@ -39,6 +40,17 @@ docs/stopping.md:
   over the window, relative to its energy, falls while the fit settles; the candidate is the
   iterate at the smallest variance so far, and the problem stops once ``patience`` iterations
   pass without a new minimum.
+
+**Which iterate a loss-plateau stop returns: the most stationary residual** (``plateau_pick``, handed by
+denoising). A recorded noise is stationary and the signal is not, so the residual of an iterate
+(observation - output) looks most like the noise alone, with the least of the signal left in it and the
+least of the noise fitted, where its magnitude in each frequency varies least over time. The rule scores every
+observed iterate by that stationarity (:func:`residual_stationarity`) and, at a loss-plateau stop, returns
+the best-scoring one among those whose loss was at most ``plateau_pick`` times the loss of the stop (an
+early iterate that has not yet fitted the signal can look stationary too). It keeps only the iterates
+that could still win (no later one with a lower loss and a higher score). On exp_dense's recorded-noise
+fits it returned the peak that the loss plateau stops 100-200 iterations after (docs/stopping.md,
+"A residual that looks like noise").
 
 A problem with a floor is not stopped by the plateau: on denoising fits the floor was right
 where the plateau was not (a fit still climbing slowly looks flat to it, and one that has
@@ -85,6 +97,11 @@ class Stopping:
             average of the outputs the rule observed (one every ``every`` iterations), with this factor
             per iteration (0.98: a memory of about 50 iterations), instead of the iterate of the stop;
             None (default): the iterate. Stops at a floor or the budget are not averaged.
+        plateau_pick (float | None): at a loss-plateau stop, the result is the observed iterate whose
+            residual is most stationary (:func:`residual_stationarity`) among those whose loss was at most
+            this many times the loss at the stop; None (default of the rule; denoising hands 2): the
+            iterate of the stop. Needs the residual (``Monitor(residual=...)``, which :func:`daptools.fit`
+            hands); not with ``plateau_average``.
         holdout_patience (int): with held-out data, iterations without a new minimum of its error
             before a problem stops.
         halt (bool): end the fit once every problem has stopped (default). False keeps fitting
@@ -103,6 +120,7 @@ class Stopping:
     loss_tolerance: float = 0.1
     loss_floor_ratio: float = 3.0
     plateau_average: float | None = None
+    plateau_pick: float | None = None
     holdout_patience: int = 100
     halt: bool = True
 
@@ -121,6 +139,11 @@ class Stopping:
                            f"({self.every}) iterations")
         if self.plateau_average is not None and not 0 < self.plateau_average < 1:
             raise DapError(f"stopping: plateau_average is a factor per iteration in (0, 1), got {self.plateau_average}")
+        if self.plateau_pick is not None and not self.plateau_pick >= 1:
+            raise DapError(f"stopping: plateau_pick is a loss ratio of at least 1, got {self.plateau_pick}")
+        if self.plateau_pick is not None and self.plateau_average is not None:
+            raise DapError("stopping: plateau_pick and plateau_average both choose the result of a loss-plateau "
+                           "stop; set one of them")
         if self.floor_factor <= 0:
             raise DapError(f"stopping: floor_factor must be positive, got {self.floor_factor}")
 
@@ -166,6 +189,26 @@ class Stopping:
         return f
 
 
+def residual_stationarity(residual: torch.Tensor) -> torch.Tensor:
+    """How stationary each problem's residual is, (B, C, F, T) -> (B,), in (0, 1]: 1 when the magnitude of
+    every frequency bin is the same in every frame.
+
+    Per frequency, the flatness of the residual's magnitude over the frames (geometric over arithmetic
+    mean; 0.85 for Gaussian noise, whose magnitudes are Rayleigh), averaged over frequencies weighted by
+    their mean magnitude. Stationary noise scores high; a residual that still holds the signal (words,
+    notes, which come and go) scores lower, and so does one where the fit has begun to reproduce the noise
+    in some frames more than in others. (Energies instead of magnitudes, weighted by energy, did worse on
+    speech: docs/stopping.md, "A residual that looks like noise".)
+    """
+    r = residual.detach().float()
+    power = r.pow(2).sum(1)                                                  # (B, F, T)
+    tiny = power.flatten(1).mean(1).clamp_min(1e-30)[:, None, None] * 1e-9  # keeps log finite on silent bins
+    magnitude = (power + tiny).sqrt()
+    mean = magnitude.mean(-1)                                                # (B, F)
+    flatness = magnitude.log().mean(-1).exp() / mean
+    return (flatness * mean).sum(-1) / mean.sum(-1)
+
+
 class Monitor:
     """The rule, applied to a batch of B problems during a fit.
 
@@ -177,9 +220,11 @@ class Monitor:
     """
 
     def __init__(self, rule: Stopping, batch: int, statistic: Callable | None = None,
-                 validation: Callable | None = None):
+                 validation: Callable | None = None, residual: Callable | None = None):
         self.rule, self.batch = rule, batch
-        self.statistic, self.validation = statistic, validation
+        self.statistic, self.validation, self.residual = statistic, validation, residual
+        if rule.plateau_pick is not None and residual is None:
+            raise DapError("stopping: plateau_pick needs the residual of the fit (Monitor(residual=...))")
         self.floor = rule.floors(batch)
         size = max(2, rule.window // rule.every)
         self.recent: deque = deque(maxlen=size)     # watched statistics
@@ -196,6 +241,9 @@ class Monitor:
         # the losses observed over the last two loss windows (the loss-plateau test)
         self.losses: deque = deque(maxlen=2 * rule.loss_window // rule.every)
         self.average = None  # the moving average of the observed outputs (plateau_average)
+        # plateau_pick: per problem, the observed iterates that could still be picked, as
+        # [iteration, stationarity, loss, output]; none has a later one with a lower loss and a higher score
+        self.picks: list[list] = [[] for _ in range(batch)]
 
     def observe(self, iteration: int, out: torch.Tensor, loss=None) -> np.ndarray:
         """Record the output (and per-problem loss) of ``iteration``; returns the stopped flags."""
@@ -213,6 +261,8 @@ class Monitor:
                 self._choose(hit, out, iteration, iteration)
                 self._stop(hit, iteration, "floor")
                 live &= ~hit
+        if self.rule.plateau_pick is not None and loss is not None:
+            self._keep_pick(iteration, out, loss, live)
         if self.rule.plateau_average is not None:
             step = self.rule.plateau_average ** self.rule.every
             self.average = out.float().clone() if self.average is None else self.average.mul_(step).add_(
@@ -235,9 +285,28 @@ class Monitor:
         flat = live & (before - recent < self.rule.loss_tolerance * before)
         if self.floor is not None:  # a floor within reach is left to the floor
             flat &= loss > self.rule.loss_floor_ratio * self.floor
-        if flat.any():
+        if flat.any() and self.rule.plateau_pick is not None:
+            for b in np.flatnonzero(flat):
+                it, _, _, picked = self._pick(b, loss[b])
+                self._choose(np.arange(self.batch) == b, picked[None].expand_as(out), it, iteration)
+            self._stop(flat, iteration, "loss plateau")
+        elif flat.any():
             self._choose(flat, out if self.average is None else self.average.to(out.dtype), iteration, iteration)
             self._stop(flat, iteration, "loss plateau")
+
+    def _keep_pick(self, iteration: int, out: torch.Tensor, loss: np.ndarray, live: np.ndarray) -> None:
+        """Score the observed iterate of each live problem and keep it among those that could be picked."""
+        with torch.no_grad():
+            score = residual_stationarity(self.residual(out)).cpu().numpy().astype(float)
+        for b in np.flatnonzero(live):
+            kept = [e for e in self.picks[b] if not (e[1] <= score[b] and e[2] >= loss[b])]
+            self.picks[b] = kept + [[iteration, float(score[b]), float(loss[b]), out[b].clone()]]
+
+    def _pick(self, b: int, loss_now: float) -> list:
+        """The kept iterate of problem ``b`` with the most stationary residual among those whose loss is at
+        most ``plateau_pick`` times ``loss_now`` (the latest observed iterate always qualifies)."""
+        ok = [e for e in self.picks[b] if e[2] <= self.rule.plateau_pick * loss_now] or self.picks[b][-1:]
+        return max(ok, key=lambda e: e[1])
 
     def _heldout(self, iteration: int, out: torch.Tensor, live: np.ndarray) -> None:
         with torch.no_grad():
@@ -278,6 +347,8 @@ class Monitor:
         if iteration < self.rule.min_iterations:
             return
         which = which & ~self.stopped
+        for b in np.flatnonzero(which):
+            self.picks[b] = []  # free the outputs kept for plateau_pick
         self.stopped_at[which] = iteration
         self.reason[which] = reason
         self.stopped |= which

@@ -165,6 +165,66 @@ def test_a_loss_plateau_stop_can_return_the_average_of_iterates():
         Stopping(plateau_average=1.0)
 
 
+def test_residual_stationarity_scores_a_noise_like_residual_highest():
+    from daptools.stopping import residual_stationarity
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(1, 2, 64, 200, generator=g)
+    burst = noise.clone()
+    burst[..., 50:80] += 4 * torch.randn(1, 2, 64, 30, generator=g)      # a word left in the residual
+    partly_fitted = noise.clone()
+    partly_fitted[..., :100] *= 0.5                                         # noise fitted in half the frames
+    constant = torch.ones(1, 2, 64, 200)
+    s = residual_stationarity(torch.cat([noise, burst, partly_fitted, constant]))
+    assert s.shape == (4,) and float(s[3]) == pytest.approx(1.0, abs=1e-6)
+    # the magnitude of Gaussian noise in one bin is Rayleigh: flatness exp((ln 2 - Euler's gamma) / 2) / sqrt(pi / 2)
+    assert float(s[0]) == pytest.approx(np.exp((np.log(2) - np.euler_gamma) / 2) / np.sqrt(np.pi / 2), abs=0.01)
+    assert float(s[1]) < float(s[0]) - 0.1 and float(s[2]) < float(s[0]) - 0.03
+    assert torch.isfinite(residual_stationarity(torch.zeros(1, 2, 4, 8))).all()  # silence: no NaN
+
+
+def test_a_loss_plateau_stop_can_pick_the_iterate_whose_residual_is_most_stationary():
+    # a synthetic fit with a known peak at iteration 100: the output grows onto a signal that comes and goes
+    # (residual: noise + what is left of the signal), then starts reproducing the noise in half of the frames
+    # (residual: less noise there), slowly enough for the loss to level off some 100 iterations later.
+    # Iteration 5 returns an output whose residual is a stationary noise 3x louder (high score, high loss).
+    g = torch.Generator().manual_seed(1)
+    signal = torch.zeros(1, 2, 32, 120)
+    signal[..., 20:40] = torch.randn(1, 2, 32, 20, generator=g)
+    signal[..., 70:90] = torch.randn(1, 2, 32, 20, generator=g)
+    noise, other = 0.1 * torch.randn(1, 2, 32, 120, generator=g), 0.3 * torch.randn(1, 2, 32, 120, generator=g)
+    observed = signal + noise
+    half = (torch.arange(120) < 60).float()
+
+    def output(it):
+        if it == 5:
+            return observed - other
+        if it <= 100:
+            return it / 100 * signal
+        return signal + min(1.0, (it - 100) / 1000) * noise * half
+
+    def run(pick):
+        mon = Monitor(Stopping(plateau_pick=pick, loss_plateau=True), 1, residual=lambda out: observed - out)
+        for it in range(5, 600, 5):
+            out = output(it)
+            if mon.observe(it, out, [float((observed - out).pow(2).mean())])[0]:
+                break
+        return mon, it
+
+    plain, stop = run(None)
+    picked, stop_picked = run(2.0)
+    assert plain.reason[0] == picked.reason[0] == "loss plateau" and stop == stop_picked > 150
+    assert plain.iteration[0] == stop and torch.equal(plain.output, output(stop))
+    it = int(picked.iteration[0])
+    assert it in (95, 100) and torch.equal(picked.output, output(it))  # the peak (5 its from it), not iteration 5
+    assert picked.stopped_at[0] == stop and picked.picks[0] == []                  # kept outputs freed at the stop
+    with pytest.raises(dap.DapError, match="plateau_pick"):
+        Stopping(plateau_pick=0.5)
+    with pytest.raises(dap.DapError, match="plateau_pick and plateau_average"):
+        Stopping(plateau_pick=2.0, plateau_average=0.98)
+    with pytest.raises(dap.DapError, match="residual"):
+        Monitor(Stopping(plateau_pick=2.0), 1)
+
+
 def test_held_out_error_stops_at_its_minimum(synthetic):
     # the validation error is the true error of the output (a held-out copy of the clean part would give it
     # plus a constant): the overfitting fit peaks and the rule must keep the iterate at its minimum
@@ -245,11 +305,14 @@ def test_denoising_and_inpainting_hand_the_rule_what_they_know(monkeypatch, spee
     dap.denoise(clip, **opts)  # the white-noise floor it estimates, one per clip, and the loss plateau
     sigma = dap.corruptions.estimate_noise_std(clip)
     assert seen[-1].floor == pytest.approx((dap.spectral.white_noise_power(clip.numel(), sigma),)) and seen[-1].loss_plateau
+    assert seen[-1].plateau_pick == dap.tasks.DENOISE_PLATEAU_PICK  # the most stationary residual at a plateau stop
+    dap.denoise(clip, stopping={"plateau_average": 0.98}, **opts)  # a caller's average replaces the pick
+    assert seen[-1].plateau_average == 0.98 and seen[-1].plateau_pick is None
     dap.denoise(clip, stopping={"loss_tolerance": 0.05, "floor": 1.0}, **opts)  # the caller's own settings are kept
     assert seen[-1].loss_tolerance == 0.05 and seen[-1].floor == 1.0 and seen[-1].loss_plateau
     mask = dap.corruptions.GapMask([(0.1, 0.15)], clip.numel(), 16000)
     dap.inpaint(clip, mask, **opts)  # inpainting: the loss plateau, no floor
-    assert seen[-1].floor is None and seen[-1].loss_plateau
+    assert seen[-1].floor is None and seen[-1].loss_plateau and seen[-1].plateau_pick is None
     dap.denoise(clip, select="last", **opts)  # no rule runs: nothing handed
     assert seen[-1] is None
 

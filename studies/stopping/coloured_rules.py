@@ -32,6 +32,7 @@ WINDOWS = (50, 25)
 TOLERANCES = (0.1, 0.05, 0.2)
 FIRSTS = (100, 50)
 AVERAGES = (None, 0.98, 0.99)  # Stopping.plateau_average
+PICKS = (1.5, 2.0, 2.5, 3.0, 4.0)  # Stopping.plateau_pick, with the default plateau (w50 t0.1 from 100)
 
 
 def rules() -> dict:
@@ -42,6 +43,8 @@ def rules() -> dict:
                 for avg in AVERAGES:
                     name = f"w{w} t{tol:g} from {first}" + ("" if avg is None else f" average {avg:g}")
                     out[name] = Stopping(loss_window=w, loss_tolerance=tol, min_iterations=first, plateau_average=avg)
+    for pick in PICKS:
+        out[f"w50 t0.1 from 100 pick {pick:g}"] = Stopping(plateau_pick=pick)
     return out
 
 

@@ -62,6 +62,14 @@ def statistic_for(d: dict):
     return None
 
 
+def residual_for(d: dict):
+    """The residual :func:`daptools.fit` hands the rule (observation - forward(output)); for denoising."""
+    if d["meta"]["task"] == "inpaint":
+        return None
+    spec = dap.to_spectrogram(torch.from_numpy(d["observation"]), hop=d["meta"]["hop"])
+    return lambda out: spec - out
+
+
 def blind_floor(d: dict) -> float | None:
     """The floor :func:`daptools.denoise` hands the rule (None for inpainting: it hands none)."""
     if d["meta"]["task"] == "inpaint":
@@ -80,7 +88,7 @@ def replay(d: dict, rule: Stopping, budget: int, use_floor: bool = True) -> dict
     floor = blind_floor(d)
     # as the tasks hand it (a rule's own loss_plateau=False is kept)
     rule = rule.for_task(floor=floor if use_floor else None, loss_plateau=True)
-    mon = Monitor(rule, 1, statistic_for(d))
+    mon = Monitor(rule, 1, statistic_for(d), residual=residual_for(d))
     last, stop = None, budget
     for i, it in enumerate(its):
         if it > budget:
