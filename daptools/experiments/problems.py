@@ -14,7 +14,7 @@ import torch
 from .. import metrics as M
 from .._checks import DapError
 from ..corruptions import add_gaussian_noise, add_noise_at_snr, mix, random_gaps
-from ..data import PAPER_STAND_IN, load_clips
+from ..data import CATEGORIES, PAPER_STAND_IN, load_clips
 from ..spectral import to_spectrogram, to_waveform
 from .tables import METRICS, PAPER_SECONDS, TABLES, RunConfig
 
@@ -35,11 +35,14 @@ def problems(cfg: RunConfig) -> list[dict]:
 
     Each dict: ``key`` (dataset/clip id), ``dataset``, ``observation`` (waveform), ``reference``
     (clean waveform, or (2, samples) sources), and task extras (``mask``, ``input_snr_db``).
-    Everything is drawn from ``cfg.seed``, so a rerun builds the same problems.
+    Everything is drawn from ``cfg.seed`` and the dataset's own number (its place in
+    :data:`daptools.data.CATEGORIES`, not in ``cfg.datasets``), so a rerun builds the same problems, and a
+    run over some of a table's datasets builds the same problems as the whole table for those.
     """
     task = TABLES[cfg.table].task
     out = []
-    for d, ds in enumerate(cfg.datasets):
+    for position, ds in enumerate(cfg.datasets):
+        d = CATEGORIES.index(ds) if ds in CATEGORIES else len(CATEGORIES) + position
         if task == "separate":
             out += mixtures(cfg)
             continue
