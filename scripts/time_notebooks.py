@@ -24,10 +24,12 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from daptools.presets import NOTEBOOK_LAB_SECONDS
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 TIMINGS = NOTEBOOKS / "timings.json"
-LAB_BUDGET_S = 240
+LAB_BUDGET_S = NOTEBOOK_LAB_SECONDS
 
 
 def cpu_description() -> str:

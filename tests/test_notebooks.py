@@ -26,13 +26,14 @@ import pytest
 import torch
 
 import daptools as dap
+from daptools.presets import NOTEBOOK_LAB_SECONDS
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 IDS = [p.stem for p in NOTEBOOKS]
 REQUIRED_PARAMETERS = {"smoke", "iterations", "seed", "device", "results_dir"}
-LAB_BUDGET_S = 240  # "about 3 minutes" on a 2-core CPU (issue 22), with slack for the measurement
+LAB_BUDGET_S = NOTEBOOK_LAB_SECONDS  # "about 3 minutes" on a 2-core CPU (issue 22), with slack for the measurement
 
 
 def _read(path: Path):
