@@ -21,9 +21,6 @@ from .spectral import HOP, check_hop, decoder, to_spectrogram, white_noise_power
 from .stopping import Stopping
 
 HOLDOUT_SECONDS = None  # inpainting's held-out blocks: off, measured worse than the loss plateau (docs/stopping.md)
-# denoising: at a loss-plateau stop, the iterate with the most stationary residual among those whose loss was
-# at most twice the stop's (docs/stopping.md, "A residual that looks like noise"; chosen on dev fits)
-DENOISE_PLATEAU_PICK = 2.0
 
 
 def _rule_runs(fit_options: dict) -> bool:
@@ -64,11 +61,9 @@ def denoise(noisy, prior="exp_dense", iterations: int = 2000, seed=0, reference=
     clips, hop = _clips(noisy), check_hop(hop)
     ens = Ensemble(seeds, seed, combine)
     if _rule_runs(fit_options):
-        rule = Stopping.coerce(fit_options.get("stopping"))
-        pick = {} if rule.plateau_average is not None else {"plateau_pick": DENOISE_PLATEAU_PICK}  # a caller's average wins
-        fit_options["stopping"] = rule.for_task(
+        fit_options["stopping"] = Stopping.coerce(fit_options.get("stopping")).for_task(
             floor=[white_noise_power(x.numel(), estimate_noise_std(x), hop=hop) for x in ens.repeat(clips)],
-            loss_plateau=True, **pick)
+            loss_plateau=True)
     result = fit(prior, to_spectrogram(ens.repeat(clips), hop=hop), iterations=iterations,
                  seed=ens.seeds(clips.shape[0]), reference=ens.repeat_reference(reference, clips.shape[0]),
                  decode=decoder(clips.shape[-1], hop), **fit_options)

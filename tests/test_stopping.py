@@ -305,9 +305,9 @@ def test_denoising_and_inpainting_hand_the_rule_what_they_know(monkeypatch, spee
     dap.denoise(clip, **opts)  # the white-noise floor it estimates, one per clip, and the loss plateau
     sigma = dap.corruptions.estimate_noise_std(clip)
     assert seen[-1].floor == pytest.approx((dap.spectral.white_noise_power(clip.numel(), sigma),)) and seen[-1].loss_plateau
-    assert seen[-1].plateau_pick == dap.tasks.DENOISE_PLATEAU_PICK  # the most stationary residual at a plateau stop
-    dap.denoise(clip, stopping={"plateau_average": 0.98}, **opts)  # a caller's average replaces the pick
-    assert seen[-1].plateau_average == 0.98 and seen[-1].plateau_pick is None
+    assert seen[-1].plateau_pick is None  # the stationary-residual pick is an option (docs/stopping.md)
+    dap.denoise(clip, stopping={"plateau_pick": 2.0}, **opts)  # a caller's pick is kept and applied
+    assert seen[-1].plateau_pick == 2.0 and seen[-1].loss_plateau
     dap.denoise(clip, stopping={"loss_tolerance": 0.05, "floor": 1.0}, **opts)  # the caller's own settings are kept
     assert seen[-1].loss_tolerance == 0.05 and seen[-1].floor == 1.0 and seen[-1].loss_plateau
     mask = dap.corruptions.GapMask([(0.1, 0.15)], clip.numel(), 16000)
