@@ -11,7 +11,7 @@ first decisions (``min_iterations``), each returning the iterate where it stops 
 stop, the moving average of the iterates the rule observed (``Stopping.plateau_average``, the factor per
 iteration; the rule sees every 5th iterate, as the stored trajectories do, so the replay is exact), or the
 observed iterate whose residual is most stationary among those with a loss within a factor of the stop's
-(``Stopping.plateau_pick``, which ``denoise`` hands: docs/stopping.md, "A residual that looks like noise").
+(``Stopping.plateau_pick``, an option: docs/stopping.md, "A residual that looks like noise").
 
     python studies/stopping/coloured_rules.py /work/traj/env_ed /work/traj/env_plain /work/traj/env_exp \
         --dev digits/allison_0,digits/allison_1,digits/allison_2,digits/allison_3,digits/allison_4,\
