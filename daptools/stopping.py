@@ -286,14 +286,15 @@ class Monitor:
         flat = live & (before - recent < self.rule.loss_tolerance * before)
         if self.floor is not None:  # a floor within reach is left to the floor
             flat &= loss > self.rule.loss_floor_ratio * self.floor
-        if flat.any() and self.rule.plateau_pick is not None:
+        if not flat.any():
+            return
+        if self.rule.plateau_pick is not None:
             for b in np.flatnonzero(flat):
                 it, _, _, picked = self._pick(b, loss[b])
                 self._choose(np.arange(self.batch) == b, picked[None].expand_as(out), it, iteration)
-            self._stop(flat, iteration, "loss plateau")
-        elif flat.any():
+        else:
             self._choose(flat, out if self.average is None else self.average.to(out.dtype), iteration, iteration)
-            self._stop(flat, iteration, "loss plateau")
+        self._stop(flat, iteration, "loss plateau")
 
     def _keep_pick(self, iteration: int, out: torch.Tensor, loss: np.ndarray, live: np.ndarray) -> None:
         """Score the observed iterate of each live problem and keep it among those that could be picked."""
