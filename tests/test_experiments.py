@@ -151,6 +151,19 @@ def test_table4_mixtures_pair_every_piano_clip_with_other_drums():
         E.problems(E.RunConfig(table="table4", preset="smoke", n_clips=71).resolved())
 
 
+def test_a_run_of_a_named_separation_method_records_its_recipe_and_resumes_only_with_it(tmp_path):
+    from dataclasses import asdict, replace
+    from daptools.separation import RECIPES
+    cfg = E.RunConfig(table="table4", preset="smoke", priors=("plain",), extra={"method": "paper"}).resolved()
+    assert cfg.extra["method"] == "paper" and cfg.extra["recipe"] == asdict(RECIPES["paper"])
+    assert "recipe" not in E.RunConfig(table="table4", preset="smoke").resolved().extra  # the default method: as before
+    _open_run(cfg, tmp_path)
+    _open_run(cfg, tmp_path)   # the same recipe resumes
+    other = replace(cfg, extra={**cfg.extra, "recipe": {**cfg.extra["recipe"], "term_scale": "mixture"}})
+    with pytest.raises(dap.DapError, match="holds a run with other settings"):
+        _open_run(other, tmp_path)
+
+
 def test_the_summary_reports_the_share_of_mixtures_both_estimates_beat(tmp_path):
     cfg = E.RunConfig(table="table4", preset="smoke", priors=("plain",), n_clips=2).resolved()
     _open_run(cfg, tmp_path)

@@ -72,6 +72,8 @@ def test_bad_recipes_are_one_line_errors():
         S.RECIPES["hp"].with_options(wieght=1)
     with pytest.raises(dap.DapError, match="binary_from"):
         S.Recipe(binary_from=2.0)
+    with pytest.raises(dap.DapError, match="term_scale must be one of mixture, level"):
+        S.Recipe(term_scale="raw")
 
 
 def test_exclusion_prefers_sources_apart_and_ignores_level(speech, piano):
@@ -240,3 +242,35 @@ def test_warmup_fits_the_reconstruction_alone_first(pair):
     assert float(obj.regularizer(out)[0]) > 0                                   # step 3: on
     with pytest.raises(dap.DapError, match="warmup >= 0"):
         S.Recipe(warmup=-1)
+
+
+def test_tian_losses_never_prefer_a_split_to_one_source_taking_all(pair):
+    """Why the paper's model collapses (docs/separation.md, "The paper's model"): under Tian et al.'s losses the
+    L1 temporal differences of two sources add up to at least those of their sum, and exclusion is never negative,
+    so one sound prior reproducing the whole mixture (mask 1) costs no more than the true split, on either scale
+    of the terms. The scales differ in what silence costs: relative to the mixture's own terms ("mixture") a
+    silent fit costs 1, as much as the collapse; in the mixture's level units ("level", Tian et al.'s raw terms)
+    it costs far more than sharing the mixture out."""
+    _, sources, spec = pair
+    mag = dap.magnitude(spec)[:, None]
+    refs = [dap.to_spectrogram(s) for s in sources]
+    m1, m2 = (dap.magnitude(r)[:, None] for r in refs)
+    zero, half = torch.zeros_like(spec), torch.full_like(mag, 0.5)
+
+    def output(e1, e2, m, s1, s2):
+        return torch.cat([e1, e2, m, 1 - m, s1, s2], 1)
+
+    share = m1 / (m1 + m2 + 1e-9)
+    cases = {"silent": output(zero, zero, half, 0 * mag, 0 * mag),
+             "halves": output(spec / 2, spec / 2, half, mag / 2, mag / 2),
+             "true split": output(refs[0], refs[1], share, m1, m2),
+             "one takes all": output(spec, zero, torch.ones_like(mag), mag, 0 * mag)}
+    for scale in ("mixture", "level"):
+        obj = S.Objective(spec, S.RECIPES["paper"].with_options(term_scale=scale), 10)
+        loss = {k: float(obj.blind_loss(v)[0]) for k, v in cases.items()}
+        assert loss["one takes all"] <= loss["true split"] + 1e-6 and loss["one takes all"] < loss["halves"]
+        assert loss["silent"] == pytest.approx(1.0, abs=1e-4)     # the mixture left unexplained
+        if scale == "mixture":
+            assert loss["one takes all"] == pytest.approx(1.0, abs=1e-3)   # as cheap as silence
+        else:
+            assert loss["halves"] < 0.5 * loss["silent"]

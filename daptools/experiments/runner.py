@@ -58,6 +58,8 @@ def _solve(task: str, batch: list[dict], prior: str, cfg: RunConfig, device: str
             opts.pop(k)
     if cfg.extra.get("method"):
         opts["method"] = cfg.extra["method"]
+    if cfg.extra.get("recipe"):   # the recipe the run recorded (RunConfig.resolved)
+        opts["recipe"] = cfg.extra["recipe"]
     return separate(obs if len(batch) > 1 else obs[0], prior=prior, references=ref if len(batch) > 1 else ref[0],
                     **opts)
 

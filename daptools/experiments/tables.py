@@ -7,12 +7,13 @@ sibling modules. Taught in notebooks 07-10 (07 denoising, 08 inpainting, 09 sepa
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from .._checks import DapError
 from ..baselines import baseline_names
 from ..presets import get_preset
 from ..priors import prior_names
+from ..separation.recipes import RECIPES
 from ..spectral import HOP
 
 FOUR = ("plain", "dilated", "exp", "exp_dense")
@@ -152,6 +153,9 @@ class RunConfig:
             # separation fits with its method's own lr and schedule (the preset's are denoising's), unless
             # given in extra; extra["method"] picks the method of daptools.separate (default its default)
             fitting = {"lr": None, "schedule": None, "method": None}
+            if self.extra.get("method") in RECIPES:
+                # a run of a named method records its recipe: rows fitted with another one do not resume it
+                fitting["recipe"] = asdict(RECIPES[self.extra["method"]])
         return replace(self, iterations=self.iterations or p.iterations, n_clips=self.n_clips or p.n_clips,
                        duration=self.duration or p.duration, priors=priors,
                        datasets=tuple(self.datasets or t.datasets), precision=self.precision or p.precision,

@@ -61,14 +61,16 @@ def permutation_snr(reference, estimate) -> float:
     return sum(snr(reference[i], estimate[j]) for i, j in enumerate(perm)) / len(perm)
 
 
-def exclusion_loss(a: torch.Tensor, b: torch.Tensor, scales: int = 3) -> torch.Tensor:
+def exclusion_loss(a: torch.Tensor, b: torch.Tensor, scales: int = 3, relative: bool = True) -> torch.Tensor:
     """Multi-scale gradient exclusion between two magnitude images (B, F, T) -> (B,).
 
     At each scale (the images average-pooled by 2 between scales), the gradients along frequency
     and time, each divided by its own mean size (scale-free, and a silent source contributes zero
     instead of 0/0), are squashed by tanh; the mean square of their product is large where both
     images have edges at the same places (Zhang et al. 2018, as used by Double-DIP and Deep Audio
-    Prior). ``scales=1``: the single-scale loss of the "masks" method."""
+    Prior). ``scales=1``: the single-scale loss of the "masks" method. ``relative=False``: the gradients
+    are squashed as they are (Tian et al.'s raw loss: its size follows the images' scale, and a faint
+    source pays little)."""
     total = 0
     for s in range(scales):
         if s:
@@ -77,8 +79,9 @@ def exclusion_loss(a: torch.Tensor, b: torch.Tensor, scales: int = 3) -> torch.T
             if a.shape[dim] < 2:
                 continue
             ga, gb = torch.diff(a, dim=dim), torch.diff(b, dim=dim)
-            ga = ga / (ga.abs().mean((1, 2), keepdim=True) + 1e-6)
-            gb = gb / (gb.abs().mean((1, 2), keepdim=True) + 1e-6)
+            if relative:
+                ga = ga / (ga.abs().mean((1, 2), keepdim=True) + 1e-6)
+                gb = gb / (gb.abs().mean((1, 2), keepdim=True) + 1e-6)
             total = total + (torch.tanh(ga) * torch.tanh(gb)).pow(2).mean((1, 2))
     return total / scales
 
@@ -101,10 +104,12 @@ class Objective:
         self.energy = torch.clamp(torch.log1p(mag / self.level[:, None, None]), 0, 1)  # where the mixture has energy
         self.binary_at = int(math.ceil(recipe.binary_from * iterations))
         self.step = 0
-        # the temporal / spectral terms are divided by the mixture's own: scale-free, and a source that
-        # took the whole mixture costs 1 on either, so neither direction wins by the STFT's geometry alone
+        # term_scale "mixture": the temporal / spectral terms are divided by the mixture's own: scale-free, and a
+        # source that took the whole mixture costs 1 on either, so neither direction wins by the STFT's geometry
+        # alone; "level": left in units of the mixture's mean magnitude, like the reconstruction (Tian et al.)
         unit = mag / self.level[:, None, None]
-        self.norm = {dim: self._diff(unit, dim).clamp_min(1e-12) for dim in (1, 2)}
+        self.norm = {dim: (self._diff(unit, dim).clamp_min(1e-12) if recipe.term_scale == "mixture"
+                           else torch.ones_like(self.level)) for dim in (1, 2)}
 
     def _diff(self, a: torch.Tensor, dim: int) -> torch.Tensor:
         r = self.recipe
@@ -138,7 +143,7 @@ class Objective:
         if r.spectral:
             t["spectral"] = diff(b2, 1) + (0 if r.roles else diff(b1, 1))
         if r.exclusion:
-            t["exclusion"] = exclusion_loss(a1, a2, r.exclusion_scales)
+            t["exclusion"] = exclusion_loss(a1, a2, r.exclusion_scales, relative=r.term_scale == "mixture")
         if r.mask_sum:
             w = self.energy.to(out.device)
             t["mask_sum"] = ((m[:, 0] + m[:, 1] - 1).abs() * w).mean((1, 2))

@@ -21,13 +21,20 @@ from pathlib import Path
 
 import torch
 
+# the first six: the terms relative to the mixture's own (term_scale "mixture", the recipe until 2026-12-03);
+# the rest: in the mixture's level units (term_scale "level", the recipe since)
+OLD = {"term_scale": "mixture"}
 VARIANTS = {
-    "paper": {},
-    "paper, smoothness and exclusion off (L1 alone)": {"temporal": 0.0, "exclusion": 0.0},
-    "paper, terms x0.1": {"temporal": 0.1, "exclusion": 0.1},
-    "paper, MSE, terms off": {"loss": "mse", "temporal": 0.0, "exclusion": 0.0},
-    "paper, MSE, terms x0.1": {"loss": "mse", "temporal": 0.1, "exclusion": 0.1},
-    "paper, reconstruction alone for 50 iterations": {"warmup": 50},
+    "paper": OLD,
+    "paper, smoothness and exclusion off (L1 alone)": {**OLD, "temporal": 0.0, "exclusion": 0.0},
+    "paper, terms x0.1": {**OLD, "temporal": 0.1, "exclusion": 0.1},
+    "paper, MSE, terms off": {**OLD, "loss": "mse", "temporal": 0.0, "exclusion": 0.0},
+    "paper, MSE, terms x0.1": {**OLD, "loss": "mse", "temporal": 0.1, "exclusion": 0.1},
+    "paper, reconstruction alone for 50 iterations": {**OLD, "warmup": 50},
+    "paper, terms in the mixture's level units (Tian et al.'s raw scale)": {"term_scale": "level"},
+    "paper, level units, one mask value per frame (Tian et al.'s masks)": {"term_scale": "level", "masks": "frame"},
+    "paper, level units, complex sources (the paper's 2-channel spectrograms)": {"term_scale": "level",
+                                                                                 "sources": "complex"},
 }
 
 
@@ -92,6 +99,7 @@ def main(argv=None) -> int:
     ap.add_argument("--mixtures", default="0,1")
     ap.add_argument("--iterations", type=int, default=150)
     ap.add_argument("--plot", type=Path, default=None, help="only draw the curves of the first mixture")
+    ap.add_argument("--variants", default=None, help="comma-separated indices into VARIANTS (default: all)")
     args = ap.parse_args(argv)
     data = json.loads(args.out.read_text()) if args.out.exists() else []
     if args.plot:
@@ -100,7 +108,10 @@ def main(argv=None) -> int:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     done = {(r["mixture"].split("#")[-1], r["variant"]) for r in data}
     for m in [int(x) for x in args.mixtures.split(",")]:
-        for name, options in VARIANTS.items():
+        chosen = list(VARIANTS.items())
+        if args.variants:
+            chosen = [chosen[int(i)] for i in args.variants.split(",")]
+        for name, options in chosen:
             if (str(m), name) in done:
                 continue
             run = record(m, name, options, args.iterations)
