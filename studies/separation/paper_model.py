@@ -25,7 +25,7 @@ import torch
 # the rest: in the mixture's level units (term_scale "level", the recipe since)
 OLD = {"term_scale": "mixture"}
 VARIANTS = {
-    "paper": OLD,
+    "paper until 2026-12-03 (terms relative to the mixture's own)": OLD,
     "paper, smoothness and exclusion off (L1 alone)": {**OLD, "temporal": 0.0, "exclusion": 0.0},
     "paper, terms x0.1": {**OLD, "temporal": 0.1, "exclusion": 0.1},
     "paper, MSE, terms off": {**OLD, "loss": "mse", "temporal": 0.0, "exclusion": 0.0},
@@ -76,7 +76,7 @@ def plot(data: list[dict], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.8))
     for k, run in enumerate(r for r in data if r["mixture"] == data[0]["mixture"]):
         its = [c["iteration"] for c in run["curve"]]
         style = dict(color=f"C{k}", label=run["variant"])
@@ -86,9 +86,9 @@ def plot(data: list[dict], out: Path) -> None:
     axes[0].set(title="reconstruction error (1 = mixture unexplained)", xlabel="iteration")
     axes[1].set(title="energy of the two estimates / mixture", xlabel="iteration")
     axes[2].set(title="mask mean (0 or 1: one source took all)", xlabel="iteration", ylim=(-0.05, 1.05))
-    axes[0].legend(fontsize=7)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=7)
     fig.suptitle(f"the paper's separation model on {data[0]['mixture']} (cpu preset, no restarts)", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.22, 1, 1))
     fig.savefig(out, dpi=110)
     print("wrote", out)
 
