@@ -130,7 +130,7 @@ def _add_common(p: argparse.ArgumentParser, n_outputs: int, command: str) -> Non
     seg.add_argument("--work-dir", metavar="DIR", help="where finished segments are kept until the output is "
                      "written (default OUTPUT.daptools-work beside the first output; removed after success)")
     seg.add_argument("--batch", type=int, help="segments fitted at once as one batch of independent networks "
-                     "(default: on a GPU as many as its free memory holds, at most 64; 1 on the CPU, where "
+                     "(default: on a GPU as many as its free memory holds, at most 16; 1 on the CPU, where "
                      "batching was measured slower); lower it if memory runs out")
     fit.add_argument("--hop", type=int, choices=HOPS,
                      help="spectrogram hop in samples (default: the preset's; fast: 256, lab and paper: 64, the "

@@ -135,7 +135,7 @@ def fit_memory_bytes(net: torch.nn.Module, shape, safety: float = MEMORY_SAFETY)
     return int(safety * (saved[0] + weights + 4 * out.numel() + 4 * z.numel()))
 
 
-def auto_batch_size(device: torch.device, per_fit_bytes: int, cap: int = 64, reserve: float = 0.1) -> int:
+def auto_batch_size(device: torch.device, per_fit_bytes: int, cap: int = 16, reserve: float = 0.1) -> int:
     """How many problems to fit at once on ``device``: as many as its free memory holds.
 
     On CUDA: ``(free - reserve * total) // per_fit_bytes`` from ``torch.cuda.mem_get_info``
@@ -146,7 +146,9 @@ def auto_batch_size(device: torch.device, per_fit_bytes: int, cap: int = 64, res
     Args:
         device (torch.device): where the fits run (resolved, see :func:`resolve_device`).
         per_fit_bytes (int): one problem's peak memory (see :func:`fit_memory_bytes`).
-        cap (int): the largest batch (beyond it the step time was not measured).
+        cap (int): the largest batch. 16: on an H200 at the paper's size the time per problem fell
+            from batch 1 to 16 (plain 7.9 -> 5.3 ms, exp_dense 12.0 -> 8.0 ms) and rose again for
+            exp_dense at 64 (10.8 ms; docs/measurements/gpu_paper_20261204/step_times.md).
         reserve (float): the share of the card's total memory kept free.
 
     Returns:

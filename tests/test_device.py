@@ -28,14 +28,14 @@ def test_batch_fills_the_free_memory_less_the_reserve(monkeypatch):
     # (900 - 0.1 * 1000) MiB free for fits of 100 MiB each
     assert auto_batch_size(CUDA, 100 * MIB) == 8
     assert auto_batch_size(CUDA, 100 * MIB, reserve=0.0) == 9
-    assert auto_batch_size(CUDA, 30 * MIB) == 26
+    assert auto_batch_size(CUDA, 30 * MIB, cap=64) == 26
     assert seen == [CUDA] * 3  # the free memory of the device the fits run on
 
 
 def test_batch_is_capped_and_at_least_one(monkeypatch):
     fake_memory(monkeypatch, free_mib=140_000, total_mib=141_000)
-    assert auto_batch_size(CUDA, 100 * MIB) == 64
-    assert auto_batch_size(CUDA, 100 * MIB, cap=16) == 16
+    assert auto_batch_size(CUDA, 100 * MIB) == 16  # the measured best (docs/performance.md)
+    assert auto_batch_size(CUDA, 100 * MIB, cap=64) == 64
     fake_memory(monkeypatch, free_mib=50, total_mib=1000)  # less free than one fit needs: still one at a time
     assert auto_batch_size(CUDA, 100 * MIB) == 1
 

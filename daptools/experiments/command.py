@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="with --select auto: keep fitting to the budget after the rule chose, so the table "
                          "also shows the last iterate and the oracle over the whole budget (slower)")
     ap.add_argument("--batch", type=int, help="clips fitted together (default: on a GPU as many as its free "
-                    "memory holds, at most 64; 1 on the CPU)")
+                    "memory holds, at most 16; 1 on the CPU)")
     ap.add_argument("--max-rows", type=int, help="stop after this many new rows (resume later)")
     ap.add_argument("--executor", default="serial", choices=EXECUTORS,
                     help="serial (default: this process) or ray (one task per prior x batch of clips; needs "
