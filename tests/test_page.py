@@ -102,3 +102,17 @@ def test_the_blind_stop_table_reports_the_gap_to_the_oracle_and_the_time_saved(t
     # saved: 2 iterations of the budget of 4 at 1.5 s each
     assert "| speech | plain | snr | 4 | -1.38 | -2.50 (c2) | 3/4 | +0.00 | 2 (2-2) of 4 | 3 | 3 |" in text
     assert "| speech | exp_dense | snr | 4 | -1.00 | -1.00 (c0) | 4/4 |" in text
+
+
+def test_the_caption_says_when_some_sittings_were_not_recorded(tmp_path):
+    from daptools.experiments.ledger import record_sitting
+    import time
+    folder = tmp_path / "runs" / "t1"
+    _run(folder, _rows([1.0, 2.0, 3.0]))  # 6 fits
+    record_sitting(folder, time.time() - 120, new_rows=6, executor="SerialExecutor")
+    assert "min wall time over 1 sitting(s) (SerialExecutor);" in P.page(tmp_path / "runs")
+    (folder / "sittings.jsonl").write_text(json.dumps({"started": "2026-12-04T00:00:00Z", "wall_seconds": 60.0,
+                                                       "new_rows": 2, "executor": "RayExecutor"}) + "\n")
+    text = P.page(tmp_path / "runs")  # 4 of the 6 fits ran in sittings made before sittings.jsonl was kept
+    assert "1 min wall time over 1 sitting(s) (RayExecutor) for 2 of the 6 fits (the sittings of the others were " \
+           "not recorded)" in text

@@ -208,6 +208,9 @@ def _settings(folder: Path, summary: dict, cfg: dict, versions: dict) -> str:
     sittings = read_sittings(folder)
     wall = (f"{sum(s['wall_seconds'] for s in sittings) / 60:.0f} min wall time over {len(sittings)} sitting(s) "
             f"({sittings[-1].get('executor', '?')})" if sittings else "wall time not recorded")
+    recorded = sum(s.get("new_rows", 0) for s in sittings)
+    if sittings and recorded < summary["n_rows"]:  # earlier sittings ran before sittings.jsonl was kept
+        wall += f" for {recorded} of the {summary['n_rows']} fits (the sittings of the others were not recorded)"
     cpu = versions.get("cpu") or versions.get("processor", "?")
     bf16 = {True: ", native bf16", False: ", no native bf16"}.get(versions.get("cpu_bf16"), "")
     return (f"{cfg['data']} data, preset `{cfg['preset']}`: widths {widths}, spectrogram hop {extra.get('hop', 64)} "
