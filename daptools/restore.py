@@ -50,10 +50,11 @@ from .tasks import denoise, inpaint, separate
 
 OUTPUTS = {"denoise": 1, "inpaint": 1, "separate": 2}  # the commands and how many files each writes
 # Each command's default preset, from measurement: denoising is fastest to a good result with the fast
-# preset (docs/performance.md); separation came out 0.2-1.0 dB lower with it on the two mixtures tried and
-# did not stop sooner (its plateau rule ran the 600 iterations), and inpainting at hop 256 is unmeasured,
-# so they keep the lab preset (the paper's hop).
-DEFAULT_PRESET = {"denoise": "fast", "inpaint": "lab", "separate": "lab"}
+# preset (docs/performance.md), and so is inpainting (a higher spectral SNR than the lab preset on every
+# clip of the paired command-line check in docs/stopping.md, in about a quarter of the time);
+# separation came out 0.2-1.0 dB lower with it on the two mixtures tried and did not stop sooner (its
+# plateau rule ran the 600 iterations), so it keeps the lab preset (the paper's hop).
+DEFAULT_PRESET = {"denoise": "fast", "inpaint": "fast", "separate": "lab"}
 MIN_GAP_MS = 20.0  # inpaint without gaps: the shortest run of digital silence taken as a gap
 
 
