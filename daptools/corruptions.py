@@ -261,7 +261,7 @@ def parse_gaps(text, duration: float, hop: int = HOP) -> list[tuple[float, float
                            "give times inside the file")
         if 1000 * (b - a) < hop_ms:
             raise DapError(f"--gaps: {item} is shorter than {hop_ms:.0f} ms, the spectrogram's time "
-                           "step; give longer gaps")
+                           "step; give longer gaps" + (" or --hop 64 (4 ms)" if hop_ms > 4 else ""))
         gaps.append((a, b))
     gaps.sort()
     for (a0, b0), (a1, b1) in zip(gaps, gaps[1:]):

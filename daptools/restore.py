@@ -332,7 +332,8 @@ def _start(run: _Run) -> tuple[Recording, list[Path], dict]:
     _segment_sizes(run)
     hop_ms = 1000 * _hop(run) / SAMPLE_RATE
     if run.min_gap is not None and run.min_gap < hop_ms:
-        raise DapError(f"--min-gap must be at least {hop_ms:.0f} ms (one hop), got {run.min_gap:g}")
+        raise DapError(f"--min-gap must be at least {hop_ms:.0f} ms (one hop), got {run.min_gap:g}"
+                       + ("; --hop 64 allows 4 ms" if hop_ms > 4 else ""))
     opts = _fit_options(run)
     build_prior(run.prior, **opts.get("prior_options", {}))  # any bad prior option fails here, not mid-run
     rec = load_recording(run.source, mono=run.mono)

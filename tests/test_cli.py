@@ -667,6 +667,8 @@ BAD_INPUTS = {
     "output without extension": (SPEECH, ["-o", "{tmp}/out"], "cannot tell the audio format"),
     "output folder read-only": (SPEECH, ["-o", "/sys/out.wav"], "cannot write in this folder"),
 }
+# one hop of the default inpainting preset, in ms (fast: 256 samples = 16 ms): the shortest gap it can mask
+INPAINT_HOP_MS = round(1000 * dap.get_preset(restore.DEFAULT_PRESET["inpaint"]).hop / dap.SAMPLE_RATE)
 INPAINT_INPUTS = {
     "gaps malformed": (["--gaps", "1.2"], "--gaps: cannot read '1.2'; write START-END in seconds"),
     "gaps not numbers": (["--gaps", "a-b"], "--gaps: cannot read 'a-b'"),
@@ -674,9 +676,9 @@ INPAINT_INPUTS = {
     "gap reversed": (["--gaps", "1.3-1.2"], "ends before it starts"),
     "gap past the end": (["--gaps", "0.2-0.3,1.0-9.0"], "ends after the recording (1.500 s)"),
     "gaps overlapping": (["--gaps", "0.5-1.0,0.8-1.2"], "overlap; merge them"),
-    "gap too short": (["--gaps", "0.5-0.502"], "shorter than 4 ms"),
+    "gap too short": (["--gaps", "0.5-0.502"], f"shorter than {INPAINT_HOP_MS} ms"),
     "no gaps found": ([], "no gaps found"),
-    "min-gap too small": (["--min-gap", "1"], "--min-gap must be at least 4 ms"),
+    "min-gap too small": (["--min-gap", "1"], f"--min-gap must be at least {INPAINT_HOP_MS} ms"),
 }
 
 
