@@ -7,10 +7,11 @@
   35/70/140, 0.5 s clips, 300 iterations at lr 3e-3. The widths, length and learning
   rate were chosen from the measurement in docs/performance.md, where the quality lost
   against the paper's settings is stated.
-* ``fast``: the default of ``daptools denoise`` and ``daptools inpaint``: the lab widths with a spectrogram hop of 256 (a quarter
-  of the paper's frames; not the paper's representation, stated wherever it is used), up to
-  600 iterations stopped blindly by the noise floor. Chosen from the speed/quality frontier of
-  docs/performance.md.
+* ``fast``: the default of ``daptools denoise`` and ``daptools inpaint``: the lab widths with a
+  spectrogram hop of 256 (a quarter of the paper's frames; not the paper's representation, stated
+  wherever it is used), up to 600 iterations stopped blindly (the noise floor or the loss plateau).
+  Chosen from the speed/quality frontier of docs/performance.md (denoising) and a paired
+  command-line check against ``lab`` (inpainting, docs/stopping.md).
 * ``cpu``: the preset of the paper's tables in docs/results.md (``daptools paper report``): the
   ``fast`` settings (lab widths 16/32/64, hop 256, lr 3e-3, at most 600 iterations stopped
   blindly) on the paper's clip lengths (2 s speech, 1 s the rest) and every clip of the
@@ -74,8 +75,8 @@ RUN_PRESETS = {
     # lr 3e-3 beat 1e-3 (slow) and 1e-2 (unstable) at 300 iterations on all three test clips
     "lab": Preset(iterations=300, lr=3e-3, schedule=None, n_clips=3, precision="auto", duration=0.5,
                   channels=(16, 32, 64)),
-    # fast: the default of daptools denoise and inpaint, chosen from the frontier (docs/performance.md): the lab widths with
-    # a spectrogram hop of 256 (a quarter of the frames: a step costs about a quarter, and on the dev clips
+    # fast: the default of daptools denoise and inpaint, chosen from the frontier (docs/performance.md): the lab
+    # widths with a spectrogram hop of 256 (a quarter of the frames: a step costs about a quarter, and on the dev clips
     # the fits reached the lab preset's SNR in fewer steps), stopped by the noise floor, at most 600 steps
     "fast": Preset(iterations=600, lr=3e-3, schedule=None, n_clips=3, precision="auto", duration=0.5,
                    channels=(16, 32, 64), hop=256),
