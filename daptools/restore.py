@@ -52,8 +52,8 @@ OUTPUTS = {"denoise": 1, "inpaint": 1, "separate": 2}  # the commands and how ma
 # Each command's default preset, from measurement: denoising is fastest to a good result with the fast
 # preset (docs/performance.md), and so is inpainting (a higher spectral SNR than the lab preset on every
 # clip of the paired command-line check in docs/stopping.md, in about a quarter of the time);
-# separation came out 0.2-1.0 dB lower with it on the two mixtures tried and did not stop sooner (its
-# plateau rule ran the 600 iterations), so it keeps the lab preset (the paper's hop).
+# separation came out 0.1-1.5 dB lower with it on every source of 3 mixtures (in a quarter of the time,
+# docs/stopping.md), so it keeps the lab preset (the paper's hop).
 DEFAULT_PRESET = {"denoise": "fast", "inpaint": "fast", "separate": "lab"}
 MIN_GAP_MS = 20.0  # inpaint without gaps: the shortest run of digital silence taken as a gap
 
