@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ._checks import DapError, as_waveform
-from .spectral import HOP, SAMPLE_RATE, n_frames
+from .spectral import HOP, HOPS, SAMPLE_RATE, n_frames
 
 SILENCE = 1e-8          # |sample| below this counts as digital silence
 SPLICE_SECONDS = 0.01   # the cross-fade between the original and a filled gap (splice_gaps)
@@ -235,6 +235,13 @@ _TIME = r"(\d+(?:\.\d*)?|\.\d+)"
 _GAP = re.compile(rf"^\s*{_TIME}\s*-\s*{_TIME}\s*$")
 
 
+def finer_hop(hop_ms: float) -> tuple[int, float] | None:
+    """The finest spectrogram hop the command line offers, as (samples, ms), if it is finer than
+    ``hop_ms``, the shortest gap a run at that hop can mask; else None. For the too-short-gap errors."""
+    finest_ms = 1000 * min(HOPS) / SAMPLE_RATE
+    return (min(HOPS), finest_ms) if hop_ms > finest_ms else None
+
+
 def parse_gaps(text, duration: float, hop: int = HOP) -> list[tuple[float, float]]:
     """Read gaps ("1.20-1.35,4.0-4.2", seconds; the command line's ``--gaps``) and check them
     against the recording.
@@ -261,7 +268,8 @@ def parse_gaps(text, duration: float, hop: int = HOP) -> list[tuple[float, float
                            "give times inside the file")
         if 1000 * (b - a) < hop_ms:
             raise DapError(f"--gaps: {item} is shorter than {hop_ms:.0f} ms, the spectrogram's time "
-                           "step; give longer gaps" + (" or --hop 64 (4 ms)" if hop_ms > 4 else ""))
+                           "step; give longer gaps" + (" or --hop {} ({:.0f} ms)".format(*finer)
+                                                        if (finer := finer_hop(hop_ms)) else ""))
         gaps.append((a, b))
     gaps.sort()
     for (a0, b0), (a1, b1) in zip(gaps, gaps[1:]):

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from . import __version__
 from ._checks import DapError
 from .bands import share_high_band, wiener_high_band
-from .corruptions import GapMask, detect_gaps, parse_gaps, splice_gaps
+from .corruptions import GapMask, detect_gaps, finer_hop, parse_gaps, splice_gaps
 from .device import auto_batch_size, fit_memory_bytes, resolve_device, resolve_precision
 from .fileio import Recording, check_outputs, load_recording, output_subtype, overload_rule, to_output, write_atomic
 from .presets import get_preset
@@ -332,8 +332,9 @@ def _start(run: _Run) -> tuple[Recording, list[Path], dict]:
     _segment_sizes(run)
     hop_ms = 1000 * _hop(run) / SAMPLE_RATE
     if run.min_gap is not None and run.min_gap < hop_ms:
+        finer = finer_hop(hop_ms)
         raise DapError(f"--min-gap must be at least {hop_ms:.0f} ms (one hop), got {run.min_gap:g}"
-                       + ("; --hop 64 allows 4 ms" if hop_ms > 4 else ""))
+                       + ("; --hop {} allows {:.0f} ms".format(*finer) if finer else ""))
     opts = _fit_options(run)
     build_prior(run.prior, **opts.get("prior_options", {}))  # any bad prior option fails here, not mid-run
     rec = load_recording(run.source, mono=run.mono)

@@ -26,6 +26,7 @@ from daptools import cli, fileio, restore
 SR = dap.SAMPLE_RATE
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--prior", "plain", "--channels", "4,4,8", "--iterations", "2", "--device", "cpu"]
+INPAINT_HOP = dap.get_preset(restore.DEFAULT_PRESET["inpaint"]).hop  # the hop of `daptools inpaint` by default
 
 
 @functools.lru_cache(maxsize=1)
@@ -269,8 +270,8 @@ def test_inpaint_finds_drop_outs_and_fills_one_across_a_segment_border(tmp_path,
                if any(b - a == gap_len and a >= dap.N_FFT and b <= p.numel() - dap.N_FFT
                       for a, b in _zero_runs(p.numpy()))]
     assert len(holders) >= 1
-    hop = dap.get_preset(restore.DEFAULT_PRESET["inpaint"]).hop  # the mask is built at the run's hop
-    assert abs(int((holders[0][1] == 0).sum()) - gap_len / hop) < 1  # the frames centred in the gap
+    # the frames centred in the gap, at the hop the run's mask is built with
+    assert abs(int((holders[0][1] == 0).sum()) - gap_len / INPAINT_HOP) < 1
     after, _ = sf.read(str(out), dtype="float32")
     assert np.array_equal(after[int(0.9 * SR):int(1.05 * SR)], np.full(gap_len, 0.25, np.float32))
     keep = np.r_[0:int(0.889 * SR), int(1.061 * SR):wav.size]
@@ -668,7 +669,7 @@ BAD_INPUTS = {
     "output folder read-only": (SPEECH, ["-o", "/sys/out.wav"], "cannot write in this folder"),
 }
 # one hop of the default inpainting preset, in ms (fast: 256 samples = 16 ms): the shortest gap it can mask
-INPAINT_HOP_MS = round(1000 * dap.get_preset(restore.DEFAULT_PRESET["inpaint"]).hop / dap.SAMPLE_RATE)
+INPAINT_HOP_MS = round(1000 * INPAINT_HOP / dap.SAMPLE_RATE)
 INPAINT_INPUTS = {
     "gaps malformed": (["--gaps", "1.2"], "--gaps: cannot read '1.2'; write START-END in seconds"),
     "gaps not numbers": (["--gaps", "a-b"], "--gaps: cannot read 'a-b'"),

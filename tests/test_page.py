@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from daptools import experiments as E
 from daptools.experiments import page as P
+from daptools.experiments.ledger import record_sitting
 from daptools.experiments.paired import comparisons, interval, paired
 from daptools.experiments.runner import _open_run
 
@@ -105,8 +107,6 @@ def test_the_blind_stop_table_reports_the_gap_to_the_oracle_and_the_time_saved(t
 
 
 def test_the_caption_says_when_some_sittings_were_not_recorded(tmp_path):
-    from daptools.experiments.ledger import record_sitting
-    import time
     folder = tmp_path / "runs" / "t1"
     _run(folder, _rows([1.0, 2.0, 3.0]))  # 6 fits
     record_sitting(folder, time.time() - 120, new_rows=6, executor="SerialExecutor")
