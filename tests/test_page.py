@@ -116,3 +116,22 @@ def test_the_caption_says_when_some_sittings_were_not_recorded(tmp_path):
     text = P.page(tmp_path / "runs")  # 4 of the 6 fits ran in sittings made before sittings.jsonl was kept
     assert "1 min wall time over 1 sitting(s) (RayExecutor) for 2 of the 6 fits (the sittings of the others were " \
            "not recorded)" in text
+
+
+def test_a_full_budget_run_is_labelled_and_its_stops_count_up_to_the_rule(tmp_path):
+    """A run at another preset that fitted on past the rule's stop (--full-budget): the headline names its
+    preset and hop, the command repeats --full-budget, and the stop table counts iterations and seconds up to
+    where the rule stopped, not the budget."""
+    rows = _rows([1.0, 2.0, 3.0])
+    for r in rows:  # the rule stopped at 1 of the smoke budget of 4; the fit ran on to 4, at 1 s/iteration
+        r["iterations"], r["seconds"], r["stop_iteration"], r["auto_iteration"] = 4, 4.0, 1, 1
+    folder = tmp_path / "runs" / "t1"
+    cfg = E.RunConfig(table="table1", preset="smoke", priors=("plain", "exp_dense"), datasets=("speech",),
+                      n_clips=3, full_budget=True).resolved()
+    _open_run(cfg, folder)
+    (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = P.page(tmp_path / "runs")
+    assert "| table1 (smoke, hop 64, full budget) | speech | snr | 3 | +2.00 [" in text
+    assert "--full-budget --executor ray" in text
+    assert "(which chose; the fit went on to the budget so that last and oracle cover it)" in text
+    assert "| speech | plain | snr | 3 | -1.00 | -1.00 (c0) | 3/3 | +0.00 | 1 (1-1) of 4 | 1 | 3 |" in text

@@ -21,7 +21,7 @@ from ..presets import get_preset
 from ..priors import DESCRIPTIONS
 from .ledger import read_rows, read_sittings
 from .paired import comparisons, paired
-from .report import format_summary, oracle_metric_words, summarize
+from .report import budget_words, format_summary, oracle_metric_words, summarize
 from .tables import PAPER_CLAIMS, PAPER_COLUMNS, PAPER_RESULTS, TABLES
 
 ROOT = Path("docs/results")
@@ -101,7 +101,10 @@ def precomputed(table: str, method: str | None = None, root=None) -> str:
         section of docs/results.md; or, when no such run is committed, one line saying how to run it.
     """
     root = _checkout_runs(root)
-    for folder in run_folders(root) if root.exists() else []:
+    folders = run_folders(root) if root.exists() else []
+    # the main grid's run (preset cpu) before any other run of the same table (another hop, say)
+    folders.sort(key=lambda f: json.loads((f / "config.json").read_text())["config"]["preset"] != "cpu")
+    for folder in folders:
         cfg = json.loads((folder / "config.json").read_text())["config"]
         if cfg["table"] == table and (method is None or (cfg.get("extra", {}).get("method") or "hp") == method):
             return (f"**Precomputed, not run by this notebook**: the committed rows of "
@@ -157,10 +160,17 @@ def _claims(runs: list[Path]) -> str:
             ref = PAPER_RESULTS[table]
             theirs = ref["exp_dense"][dataset, metric][0] - ref["plain"][dataset, metric][0]
             method = cfg.get("extra", {}).get("method")
-            name = table + (f" ({method or 'hp'})" if TABLES[table].task == "separate" else "")
+            name = table + (f" ({method or 'hp'})" if TABLES[table].task == "separate" else "") + _variant(cfg)
             lines.append(f"| {name} | {dataset} | {metric} | {p.n} | {_ci(p)} | {p.wins}/{p.n} | "
                          f"{'yes' if p.above_zero else 'no'} | {theirs:+.2f} |")
     return "\n".join(lines) + "\n" if found else ""
+
+
+def _variant(cfg: dict) -> str:
+    """What tells a run apart from the main grid's (preset ``cpu``) in the headline: its preset and hop."""
+    if cfg["preset"] == "cpu":
+        return ""
+    return f" ({cfg['preset']}, hop {cfg.get('extra', {}).get('hop', 64)}{', full budget' if cfg.get('full_budget') else ''})"
 
 
 def _ci(p) -> str:
@@ -214,9 +224,7 @@ def _settings(folder: Path, summary: dict, cfg: dict, versions: dict) -> str:
     cpu = versions.get("cpu") or versions.get("processor", "?")
     bf16 = {True: ", native bf16", False: ", no native bf16"}.get(versions.get("cpu_bf16"), "")
     return (f"{cfg['data']} data, preset `{cfg['preset']}`: widths {widths}, spectrogram hop {extra.get('hop', 64)} "
-            f"(the paper's: 64), {fitting}, at most {cfg['iterations']} iterations "
-            f"{'stopped by the blind rule' if cfg.get('select') == 'auto' else 'select ' + repr(cfg.get('select'))}, "
-            f"{lengths}, precision {cfg['precision']}, seed {cfg['seed']}; {n}. "
+            f"(the paper's: 64), {fitting}, {budget_words(cfg)}, {lengths}, precision {cfg['precision']}, seed {cfg['seed']}; {n}. "
             f"{summary['n_rows']} fits, {summary['fit_seconds_total'] / 60:.0f} min of fitting summed over fits, "
             f"{wall}; CPU: {cpu} ({versions.get('cpu_count', '?')} cores{bf16}), torch {versions.get('torch', '?')}. "
             "Mean ± std over clips; SNR is the waveform SNR (the paper's 'PSNR'); its = iterations fitted "
@@ -271,7 +279,10 @@ def _stops_table(rows: list[dict], cfg: dict) -> str:
             group = [r for r in fits if r["dataset"] == dataset and r["prior"] == prior]
             its = np.array([r["iterations"] for r in group])
             secs = np.array([r["seconds"] for r in group])
-            saved = secs / its * np.maximum(budget - its, 0) if not cfg.get("full_budget") else np.zeros(len(group))
+            if cfg.get("full_budget"):  # the fit ran on past the rule's stop: count up to the stop
+                its = np.array([r["stop_iteration"] for r in group])
+                secs = secs * its / np.array([r["iterations"] for r in group])
+            saved = secs / its * np.maximum(budget - its, 0)
             for metric in STOP_METRICS[task]:
                 gap = np.array([r["blind"][metric] - r["oracle"][metric] for r in group])
                 last = np.array([r["blind"][metric] - r["last"][metric] for r in group])
@@ -308,6 +319,8 @@ def _command(folder: Path, cfg: dict) -> str:
         opts.append(f"--schedule {schedule}")
     if cfg["seed"]:
         opts.append(f"--seed {cfg['seed']}")
+    if cfg.get("full_budget"):
+        opts.append("--full-budget")
     opts.append(f"--executor ray --cpus-per-task 1 --out {folder.as_posix()}")
     return f"Command (rerun to resume; rows present are skipped): `{' '.join(opts)}`\n"
 

@@ -132,7 +132,7 @@ def _paper_row(numbers: dict, columns: list[tuple], prior: str, share: bool) -> 
             + (" | –" if share else "") + " | 2000 | – |")
 
 
-def _budget(cfg: dict) -> str:
+def budget_words(cfg: dict) -> str:
     """The caption's iterations: fixed, or a budget the blind rule stops within."""
     if cfg.get("select", "last") != "auto":
         return f"{cfg['iterations']} iterations"
@@ -155,7 +155,7 @@ def _caption(summary: dict, task: str) -> str:
     """The paragraph under the title: the run's settings and how to read the columns."""
     cfg = summary["config"]
     hop = cfg.get("extra", {}).get("hop")
-    parts = [f"{cfg['data']} data, preset {cfg['preset']}: {_budget(cfg)}, ",
+    parts = [f"{cfg['data']} data, preset {cfg['preset']}: {budget_words(cfg)}, ",
              f"spectrogram hop {hop} (the paper's: {HOP}), " if hop else "",
              f"{cfg['n_clips']} clip(s) per dataset, seed {cfg['seed']}, "
              f"blind selection {cfg.get('select', 'last')!r}; mean ± std over clips. "
