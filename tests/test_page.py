@@ -68,7 +68,7 @@ def test_the_page_shows_ours_the_papers_and_the_paired_interval(tmp_path):
     assert "| the paper | 50 | 1.73 ± 0.17 | 6.85 ± 1.47 |" in text  # the paper's plain row, labelled
     assert "| speech | snr | exp_dense - plain | 4 | +1.62 [" in text
     # the headline: ours beside the paper's difference of means (8.15 - 6.85)
-    assert "| table1 | speech | snr | 4 | +1.62 [" in text and "| 4/4 | yes | +1.30 |" in text
+    assert "| table1 (smoke, hop 64) | speech | snr | 4 | +1.62 [" in text and "| 4/4 | yes | +1.30 |" in text
     assert "Command (rerun to resume" in text and "daptools paper table1 --preset smoke --priors plain,exp_dense" in text
     assert not (tmp_path / "runs" / "t1" / "summary.json").exists()  # the page writes nothing into the runs
 
