@@ -121,3 +121,19 @@ def test_baselines_are_rows_of_a_table_run(tmp_path):
     assert "baseline: Wiener filter" in E.format_summary(summary)
     with pytest.raises(dap.DapError, match="unknown prior"):
         E.RunConfig(table="table1", priors=("lpc",)).resolved()  # an inpainting baseline in a denoising table
+
+
+def test_a_run_widens_to_another_dataset_with_the_same_problems(tmp_path):
+    """A second dataset at the same settings joins the run (as more priors do), and its clips get the
+    problems that a run of both datasets at once gives them; other settings are still refused."""
+    from daptools import experiments as E
+    cfg = dict(table="table2", preset="smoke", priors=("wiener",), n_clips=2)
+    E.run_table(E.RunConfig(**cfg, datasets=("digits",)), tmp_path / "a", progress=False)
+    summary = E.run_table(E.RunConfig(**cfg, datasets=("piano",)), tmp_path / "a", progress=False)
+    assert summary["config"]["datasets"] == ["digits", "piano"]
+    E.run_table(E.RunConfig(**cfg, datasets=("digits", "piano")), tmp_path / "b", progress=False)
+    key = lambda r: (r["clip"], r["noise"], round(r["input_snr_db"], 9), round(r["blind"]["snr"], 9))  # noqa: E731
+    assert sorted(map(key, E.read_rows(tmp_path / "a"))) == sorted(map(key, E.read_rows(tmp_path / "b")))
+    assert len(E.read_rows(tmp_path / "a")) == 4
+    with pytest.raises(dap.DapError, match="other settings"):
+        E.run_table(E.RunConfig(**{**cfg, "n_clips": 3}, datasets=("speech",)), tmp_path / "a", progress=False)

@@ -179,10 +179,12 @@ def _open_run(cfg: RunConfig, out: Path) -> None:
     if cfg_path.exists():
         meta = json.loads(cfg_path.read_text())
         old, new = meta["config"], json.loads(json.dumps(asdict(cfg)))
-        if {**new, "priors": None} != {**old, "priors": None}:
+        widen = ("priors", "datasets")  # more priors, baselines or datasets at the same settings: widen the run
+        if {**new, **dict.fromkeys(widen)} != {**old, **dict.fromkeys(widen)}:
             raise DapError(f"{out} holds a run with other settings; choose another --out folder")
-        if new["priors"] != old["priors"]:  # more priors or baselines on the same problems: widen the run
-            meta["config"]["priors"] = old["priors"] + [p for p in new["priors"] if p not in old["priors"]]
+        if any(new[k] != old[k] for k in widen):  # each clip's problem is drawn from its own name and the seed
+            for k in widen:
+                meta["config"][k] = old[k] + [x for x in new[k] if x not in old[k]]
             cfg_path.write_text(json.dumps(meta, indent=1))
     else:
         cfg_path.write_text(json.dumps({"config": asdict(cfg), "versions": versions()}, indent=1))
