@@ -25,7 +25,14 @@ part() {
                    # on the mixtures tried it collapsed to one source within 150 iterations, the minimum of its losses (docs/separation.md)
             $PY -m daptools.experiments table4 --preset cpu --clips 10 --method paper \
                 --priors exp_dense,plain $RAY --out $OUT/table4_paper ;;
-    *) echo "unknown part $1 (table1 table2 table3 table4 table4_paper)" >&2; exit 2 ;;
+    table2_hop64)  # does Table 2's ranking survive the cpu preset's hop 256? The same clips and noises at the paper's hop 64
+                   # (preset lab: the same widths and lr; 1 s digits and piano), exp_dense and plain, each fit run to the
+                   # budget so that last and oracle cover it; compare with studies/paper_grid/compare_runs.py
+            for ds in digits piano; do
+              $PY -m daptools.experiments table2 --preset lab --iterations 600 --duration 1 --clips 50 --datasets $ds \
+                  --priors exp_dense,plain --full-budget $RAY --out docs/results/lab/table2
+            done ;;
+    *) echo "unknown part $1 (table1 table2 table3 table4 table4_paper table2_hop64)" >&2; exit 2 ;;
   esac
 }
 for p in "${@:-table1 table3 table2 table4 table4_paper}"; do
