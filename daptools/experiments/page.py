@@ -170,7 +170,8 @@ def _variant(cfg: dict) -> str:
     """What tells a run apart from the main grid's (preset ``cpu``) in the headline: its preset and hop."""
     if cfg["preset"] == "cpu":
         return ""
-    return f" ({cfg['preset']}, hop {cfg.get('extra', {}).get('hop', 64)}{', full budget' if cfg.get('full_budget') else ''})"
+    full = ", full budget" if cfg.get("full_budget") else ""
+    return f" ({cfg['preset']}, hop {cfg.get('extra', {}).get('hop', 64)}{full})"
 
 
 def _ci(p) -> str:
@@ -224,7 +225,8 @@ def _settings(folder: Path, summary: dict, cfg: dict, versions: dict) -> str:
     cpu = versions.get("cpu") or versions.get("processor", "?")
     bf16 = {True: ", native bf16", False: ", no native bf16"}.get(versions.get("cpu_bf16"), "")
     return (f"{cfg['data']} data, preset `{cfg['preset']}`: widths {widths}, spectrogram hop {extra.get('hop', 64)} "
-            f"(the paper's: 64), {fitting}, {budget_words(cfg)}, {lengths}, precision {cfg['precision']}, seed {cfg['seed']}; {n}. "
+            f"(the paper's: 64), {fitting}, {budget_words(cfg)}, {lengths}, precision {cfg['precision']}, "
+            f"seed {cfg['seed']}; {n}. "
             f"{summary['n_rows']} fits, {summary['fit_seconds_total'] / 60:.0f} min of fitting summed over fits, "
             f"{wall}; CPU: {cpu} ({versions.get('cpu_count', '?')} cores{bf16}), torch {versions.get('torch', '?')}. "
             "Mean ± std over clips; SNR is the waveform SNR (the paper's 'PSNR'); its = iterations fitted "
