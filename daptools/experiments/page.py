@@ -19,6 +19,7 @@ import numpy as np
 from .._checks import DapError
 from ..presets import get_preset
 from ..priors import DESCRIPTIONS
+from ..spectral import HOP
 from .ledger import read_rows, read_sittings
 from .paired import comparisons, paired
 from .report import budget_words, format_summary, oracle_metric_words, summarize
@@ -171,7 +172,12 @@ def _variant(cfg: dict) -> str:
     if cfg["preset"] == "cpu":
         return ""
     full = ", full budget" if cfg.get("full_budget") else ""
-    return f" ({cfg['preset']}, hop {cfg.get('extra', {}).get('hop', 64)}{full})"
+    return f" ({cfg['preset']}, hop {_hop(cfg)}{full})"
+
+
+def _hop(cfg: dict) -> int:
+    """A run's spectrogram hop: recorded when its preset changes it, else the paper's."""
+    return cfg.get("extra", {}).get("hop", HOP)
 
 
 def _ci(p) -> str:
@@ -224,7 +230,7 @@ def _settings(folder: Path, summary: dict, cfg: dict, versions: dict) -> str:
         wall += f" for {recorded} of the {summary['n_rows']} fits (the sittings of the others were not recorded)"
     cpu = versions.get("cpu") or versions.get("processor", "?")
     bf16 = {True: ", native bf16", False: ", no native bf16"}.get(versions.get("cpu_bf16"), "")
-    return (f"{cfg['data']} data, preset `{cfg['preset']}`: widths {widths}, spectrogram hop {extra.get('hop', 64)} "
+    return (f"{cfg['data']} data, preset `{cfg['preset']}`: widths {widths}, spectrogram hop {_hop(cfg)} "
             f"(the paper's: 64), {fitting}, {budget_words(cfg)}, {lengths}, precision {cfg['precision']}, "
             f"seed {cfg['seed']}; {n}. "
             f"{summary['n_rows']} fits, {summary['fit_seconds_total'] / 60:.0f} min of fitting summed over fits, "
