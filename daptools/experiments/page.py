@@ -75,7 +75,7 @@ def page(root=ROOT) -> str:
     parts = [HEADER, _claims(runs)]
     parts += [_section(f) for f in runs]
     parts += [_figure2(f, root) for f in sorted(root.glob("**/figure2.json"))]
-    return "\n".join(p for p in parts if p).rstrip("\n") + "\n"
+    return "\n".join(p.rstrip("\n") + "\n" for p in parts if p).rstrip("\n") + "\n"  # one blank line between parts
 
 
 def write_page(root=ROOT, out=PAGE, check: bool = False) -> bool:
