@@ -142,14 +142,14 @@ def test_a_notebook_sees_the_cpu_run_and_the_headline_of_the_same_table_at_other
     committed run of that table (here a hop-64 run), so a notebook shows both; a table with no run says how
     to run it."""
     runs = tmp_path / "runs"
-    for name, preset, diffs in (("cpu/t1", "cpu", [1.0, 2.0, 3.0]), ("lab/t1", "smoke", [-1.0, -2.0, -3.0])):
+    for name, preset, diffs in (("cpu/t1", "cpu", [1.0, 2.0, 3.0]), ("cpu64/t1", "smoke", [-1.0, -2.0, -3.0])):
         cfg = E.RunConfig(table="table1", preset=preset, priors=("plain", "exp_dense"), datasets=("speech",),
                           n_clips=3).resolved()
         _open_run(cfg, runs / name)
         (runs / name / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _rows(diffs)))
     text = E.precomputed("table1", root=runs)
     assert text.startswith("**Precomputed, not run by this notebook**: the committed rows of `docs/results/cpu/t1`")
-    head, _, tail = text.partition("**The same table at other settings, also committed** (`docs/results/lab/t1`")
+    head, _, tail = text.partition("**The same table at other settings, also committed** (`docs/results/cpu64/t1`")
     assert "| speech | snr | exp_dense - plain | 3 | +2.00 [" in head and tail  # the cpu run's own section
     assert "| table1 (smoke, hop 64) | speech | snr | 3 | -2.00 [" in tail and "| 0/3 | no | +1.30 |" in tail
     assert "| table1 | speech | snr |" not in tail  # the cpu run is not repeated in the other runs' rows

@@ -3,7 +3,7 @@ compared clip by clip: for each prior and dataset both ran, run b minus run a on
 (same problems: same seed, same noise pairing), blind, last and oracle, with a 95 % bootstrap interval
 over clips; and within each run the difference of two priors, so the two rankings stand side by side.
 
-    python studies/paper_grid/compare_runs.py docs/results/cpu/table2 docs/results/lab/table2 --metric snr
+    python studies/paper_grid/compare_runs.py docs/results/cpu/table2 docs/results/cpu64/table2 --metric snr
 """
 import argparse
 from pathlib import Path

@@ -26,18 +26,18 @@ part() {
             $PY -m daptools.experiments table4 --preset cpu --clips 10 --method paper \
                 --priors exp_dense,plain $RAY --out $OUT/table4_paper ;;
     table2_hop64)  # does Table 2's ranking survive the cpu preset's hop 256? The same clips and noises at the paper's hop 64
-                   # (preset lab: the same widths and lr; 1 s digits and piano), exp_dense and plain, each fit run to the
-                   # budget so that last and oracle cover it; compare with studies/paper_grid/compare_runs.py
+                   # (preset cpu64: the cpu preset's widths, lr and budget at hop 64, 1 s clips), exp_dense and plain, each
+                   # fit run to the budget so that last and oracle cover it; compare with studies/paper_grid/compare_runs.py
             for ds in digits piano; do
-              $PY -m daptools.experiments table2 --preset lab --iterations 600 --duration 1 --clips 50 --datasets $ds \
-                  --priors exp_dense,plain --full-budget $RAY --out docs/results/lab/table2
+              $PY -m daptools.experiments table2 --preset cpu64 --datasets $ds --priors exp_dense,plain --full-budget \
+                  $RAY --out docs/results/cpu64/table2
             done ;;
-    table3_hop64)  # the same question for inpainting on digits (the cpu table's other miss), gaps as in the cpu run
-            $PY -m daptools.experiments table3 --preset lab --iterations 600 --duration 1 --clips 50 --datasets digits \
-                --priors exp_dense,plain --full-budget $RAY --out docs/results/lab/table3 ;;
+    table3_hop64)  # the same question for inpainting on digits (the cpu table's other miss), the same gaps
+            $PY -m daptools.experiments table3 --preset cpu64 --datasets digits --priors exp_dense,plain --full-budget \
+                $RAY --out docs/results/cpu64/table3 ;;
     table4_hop64)  # and for separation (method hp, the same 10 mixtures)
-            $PY -m daptools.experiments table4 --preset lab --iterations 600 --duration 1 --clips 10 \
-                --priors exp_dense,plain --full-budget $RAY --out docs/results/lab/table4 ;;
+            $PY -m daptools.experiments table4 --preset cpu64 --clips 10 --priors exp_dense,plain --full-budget \
+                $RAY --out docs/results/cpu64/table4 ;;
     *) echo "unknown part $1 (table1 table2 table3 table4 table4_paper table2_hop64 table3_hop64 table4_hop64)" >&2; exit 2 ;;
   esac
 }
