@@ -181,18 +181,18 @@ def _claim_lines(folder: Path) -> list[str]:
         ref = PAPER_RESULTS[table]
         theirs = ref["exp_dense"][dataset, metric][0] - ref["plain"][dataset, metric][0]
         method = cfg.get("extra", {}).get("method")
-        name = table + (f" ({method or 'hp'})" if TABLES[table].task == "separate" else "") + _variant(cfg)
+        labels = ([method or "hp"] if TABLES[table].task == "separate" else []) + _variant(cfg)
+        name = table + (f" ({'; '.join(labels)})" if labels else "")
         lines.append(f"| {name} | {dataset} | {metric} | {p.n} | {_ci(p)} | {p.wins}/{p.n} | "
                      f"{'yes' if p.above_zero else 'no'} | {theirs:+.2f} |")
     return lines
 
 
-def _variant(cfg: dict) -> str:
+def _variant(cfg: dict) -> list[str]:
     """What tells a run apart from the main grid's (preset ``cpu``) in the headline: its preset and hop."""
     if cfg["preset"] == "cpu":
-        return ""
-    full = ", full budget" if cfg.get("full_budget") else ""
-    return f" ({cfg['preset']}, hop {_hop(cfg)}{full})"
+        return []
+    return [f"{cfg['preset']}, hop {_hop(cfg)}" + (", full budget" if cfg.get("full_budget") else "")]
 
 
 def _hop(cfg: dict) -> int:
