@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import daptools as dap
 from daptools import experiments as E
 from daptools.experiments.runner import _open_run
+from daptools.presets import get_preset
 
 CFG = dict(table="table1", preset="smoke", priors=("plain", "exp"), datasets=("speech", "digits"), n_clips=1)
 
@@ -193,3 +195,19 @@ def test_inpainting_oracle_is_chosen_on_spectral_snr(tmp_path):
     assert row["oracle"]["spectral_snr"] >= row["blind"]["spectral_snr"] - 1e-9
     assert summary["oracle_metrics"] == ["spectral_snr"]
     assert "chosen with the clean reference on spectral SNR" in (tmp_path / "summary.md").read_text()
+
+
+def test_the_cpu64_preset_is_the_cpu_preset_at_hop_64_on_the_same_problems():
+    """cpu64 changes only the hop (to the paper's 64) and the clip length (1 s everywhere) of the cpu preset, so
+    on the 1 s datasets a cpu64 run fits the very problems of the cpu run, and the two pair clip by clip."""
+    cpu, cpu64 = get_preset("cpu"), get_preset("cpu64")
+    assert (cpu64.hop, cpu.hop, cpu64.duration, cpu.duration) == (64, 256, 1.0, None)
+    assert replace(cpu64, hop=cpu.hop, duration=cpu.duration) == cpu
+    for table, datasets in (("table2", ("digits", "piano")), ("table3", ("digits",)), ("table4", None)):
+        a, b = ({p["key"]: p for p in E.problems(E.RunConfig(table=table, preset=name, n_clips=2,
+                                                            datasets=datasets).resolved())}
+                for name in ("cpu", "cpu64"))
+        assert a.keys() == b.keys() and len(a) >= 2, table
+        for key, p in a.items():
+            assert np.array_equal(np.asarray(p["observation"]), np.asarray(b[key]["observation"])), (table, key)
+            assert p.get("gaps") == b[key].get("gaps"), (table, key)
