@@ -19,6 +19,7 @@ import numpy as np
 from .._checks import DapError
 from ..presets import get_preset
 from ..priors import DESCRIPTIONS
+from ..separation import DEFAULT_SEPARATION
 from ..spectral import HOP
 from .ledger import read_rows, read_sittings
 from .paired import comparisons, paired
@@ -63,7 +64,17 @@ def run_folders(root=ROOT) -> list[Path]:
     """The table runs below ``root`` (folders with config.json and rows.jsonl), in table order."""
     root = Path(root)
     folders = [p.parent for p in root.glob("**/config.json") if (p.parent / "rows.jsonl").exists()]
-    return sorted(folders, key=lambda f: (json.loads((f / "config.json").read_text())["config"]["table"], str(f)))
+    return sorted(folders, key=lambda f: (_config(f)["table"], str(f)))
+
+
+def _config(folder: Path) -> dict:
+    """A run's settings, as its config.json records them."""
+    return json.loads((folder / "config.json").read_text())["config"]
+
+
+def _method(cfg: dict) -> str:
+    """A separation run's method (its recorded one, else the default of ``daptools.separate``)."""
+    return cfg.get("extra", {}).get("method") or DEFAULT_SEPARATION
 
 
 def page(root=ROOT) -> str:
@@ -102,10 +113,10 @@ def precomputed(table: str, method: str | None = None, root=None) -> str:
         section of docs/results.md; or, when no such run is committed, one line saying how to run it.
     """
     root = _checkout_runs(root)
-    folders = run_folders(root) if root.exists() else []
+    runs = [(f, _config(f)) for f in run_folders(root)] if root.exists() else []
     # the main grid's run (preset cpu) before any other run of the same table (another hop, say)
-    folders.sort(key=lambda f: json.loads((f / "config.json").read_text())["config"]["preset"] != "cpu")
-    same = [f for f in folders if _is_run_of(f, table, method)]
+    same = [f for f, cfg in sorted(runs, key=lambda run: run[1]["preset"] != "cpu")
+            if cfg["table"] == table and (method is None or _method(cfg) == method)]
     if not same:
         return (f"No committed run of {table}{' (' + method + ')' if method else ''} in this checkout: run "
                 f"`daptools paper {table} --preset cpu --out docs/results/cpu/{table}` (hours on a laptop CPU).")
@@ -122,17 +133,11 @@ def precomputed(table: str, method: str | None = None, root=None) -> str:
     return text
 
 
-def _is_run_of(folder: Path, table: str, method: str | None) -> bool:
-    """Whether the run in ``folder`` is of ``table`` (and, for separation, of ``method``; None: any)."""
-    cfg = json.loads((folder / "config.json").read_text())["config"]
-    return cfg["table"] == table and (method is None or (cfg.get("extra", {}).get("method") or "hp") == method)
-
-
 def _label(cfg: dict) -> str:
     """The section title: the table's caption, and for separation the method."""
     title = TABLES[cfg["table"]].title
     if TABLES[cfg["table"]].task == "separate":
-        method = cfg.get("extra", {}).get("method") or "hp"
+        method = _method(cfg)
         title += {"paper": ", the paper's model (two sound priors + one mask prior, Tian et al.'s losses)",
                   "dap": ", Tian et al.'s recipe (two sound priors + two per-frame mask priors)",
                   "hp": ", method hp (this project's own: one mask prior, harmonic/percussive losses)"}.get(
@@ -169,7 +174,7 @@ def _claims(runs: list[Path]) -> str:
 
 def _claim_lines(folder: Path) -> list[str]:
     """One run's headline rows: exp_dense minus plain, blind, on each (dataset, metric) the paper claims."""
-    cfg = json.loads((folder / "config.json").read_text())["config"]
+    cfg = _config(folder)
     rows = read_rows(folder)
     lines = []
     for table, dataset, metric in PAPER_CLAIMS:
@@ -180,8 +185,7 @@ def _claim_lines(folder: Path) -> list[str]:
             continue
         ref = PAPER_RESULTS[table]
         theirs = ref["exp_dense"][dataset, metric][0] - ref["plain"][dataset, metric][0]
-        method = cfg.get("extra", {}).get("method")
-        labels = ([method or "hp"] if TABLES[table].task == "separate" else []) + _variant(cfg)
+        labels = ([_method(cfg)] if TABLES[table].task == "separate" else []) + _variant(cfg)
         name = table + (f" ({'; '.join(labels)})" if labels else "")
         lines.append(f"| {name} | {dataset} | {metric} | {p.n} | {_ci(p)} | {p.wins}/{p.n} | "
                      f"{'yes' if p.above_zero else 'no'} | {theirs:+.2f} |")
