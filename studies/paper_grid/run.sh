@@ -26,14 +26,15 @@ part() {
             $PY -m daptools.experiments table4 --preset cpu --clips 10 --method paper \
                 --priors exp_dense,plain $RAY --out $OUT/table4_paper ;;
     table2_hop64)  # does Table 2's ranking survive the cpu preset's hop 256? The same clips and noises at the paper's hop 64
-                   # (preset cpu64: the cpu preset's widths, lr and budget at hop 64, 1 s clips), exp_dense and plain, each
-                   # fit run to the budget so that last and oracle cover it; compare with studies/paper_grid/compare_runs.py
+                   # (preset cpu64: the cpu preset's widths, lr and budget at hop 64, 1 s clips), the paper's three priors
+                   # of Table 2, each fit run to the budget so that last and oracle cover it; compare with
+                   # studies/paper_grid/compare_runs.py
             for ds in digits piano; do
-              $PY -m daptools.experiments table2 --preset cpu64 --datasets $ds --priors exp_dense,plain --full-budget \
+              $PY -m daptools.experiments table2 --preset cpu64 --datasets $ds --priors exp_dense,plain,exp --full-budget \
                   $RAY --out docs/results/cpu64/table2
             done ;;
-    table3_hop64)  # the same question for inpainting on digits (the cpu table's other miss), the same gaps
-            $PY -m daptools.experiments table3 --preset cpu64 --datasets digits --priors exp_dense,plain --full-budget \
+    table3_hop64)  # the same question for inpainting on digits (the cpu table's other miss), the same gaps, four priors
+            $PY -m daptools.experiments table3 --preset cpu64 --datasets digits --priors exp_dense,plain,exp,dilated --full-budget \
                 $RAY --out docs/results/cpu64/table3 ;;
     table4_hop64)  # and for separation (method hp, the same 10 mixtures)
             $PY -m daptools.experiments table4 --preset cpu64 --clips 10 --priors exp_dense,plain --full-budget \
