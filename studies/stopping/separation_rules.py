@@ -19,6 +19,15 @@ iterations used. Dev mixtures choose the settings; the others test them.
 
     python studies/stopping/separation_rules.py record --out /tmp/traj/sep_hp --mixtures 0-9 --threads 1
     python studies/stopping/separation_rules.py analyse --out /tmp/traj/sep_hp --dev 0-4
+
+``pair`` compares two recorded priors on the same mixtures (paired over mixtures, 95 % bootstrap
+interval, wins), on the best stored iterate (the oracle), on the best 25-iteration average of the
+score curve (a ceiling that a single lucky iterate cannot set), on the mean score after iteration 50
+and on the last stored iterate; and says how much the curve jumps between stored iterates:
+
+    python studies/stopping/separation_rules.py record --out /tmp/traj/sep64_exp_dense --preset cpu64 \
+        --prior exp_dense --iterations 150 --threads 1                         # and --prior plain
+    python studies/stopping/separation_rules.py pair --out /tmp/traj/sep64_exp_dense --against /tmp/traj/sep64_plain
 """
 from __future__ import annotations
 
@@ -34,6 +43,7 @@ import daptools as dap
 from daptools import metrics as M
 from daptools.experiments import RunConfig, mixtures
 from daptools.separation.models import estimates, source_decoder
+from daptools.spectral import HOP
 from daptools.stopping import Monitor, Stopping
 
 
@@ -50,7 +60,8 @@ def record(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = RunConfig(table="table4", preset="cpu", n_clips=max(args.mixtures) + 1).resolved()
+    cfg = RunConfig(table="table4", preset=args.preset, n_clips=max(args.mixtures) + 1).resolved()
+    hop = (cfg.extra or {}).get("hop", HOP)  # a preset without its own hop has the paper's
     probs = mixtures(cfg)
     for i in args.mixtures:
         p = probs[i]
@@ -66,13 +77,13 @@ def record(args) -> None:
 
         t = time.perf_counter()
         res = dap.separate(p["observation"], prior=args.prior, method=args.method, iterations=args.iterations,
-                           seed=args.seed, hop=256, prior_options={"channels": (16, 32, 64)}, precision=args.precision,
+                           seed=args.seed, hop=hop, prior_options={"channels": (16, 32, 64)}, precision=args.precision,
                            select="last", stopping={"halt": False}, callback=keep, every=args.every, progress=False,
                            recipe={"restarts": 0})  # one fit per mixture: its whole trajectory
         seconds = time.perf_counter() - t
         np.savez_compressed(path, outputs=torch.cat(snaps).numpy(), iterations=np.array(its),
                             loss=res.history["loss"][:, 0], mixture=p["observation"].numpy(),
-                            references=p["reference"].numpy(), seconds=seconds, key=p["key"],
+                            references=p["reference"].numpy(), seconds=seconds, key=p["key"], hop=hop,
                             attempts=json.dumps(getattr(res, "attempts", None)))
         print(f"{p['key']}: {len(its)} snapshots, {seconds:.0f} s", flush=True)
 
@@ -86,7 +97,7 @@ def _sdr_curve(d, path: Path) -> np.ndarray:
     if cache.exists():
         return np.load(cache)
     ref = torch.as_tensor(d["references"]).double()
-    decode = source_decoder(estimates, ref.shape[-1], 256)
+    decode = source_decoder(estimates, ref.shape[-1], int(d.get("hop", 256)))
     out = []
     for o in d["outputs"]:
         est = decode(torch.as_tensor(o[None]).float())[0].double()
@@ -151,6 +162,47 @@ def analyse(args) -> None:
     print("\noracle iteration per mixture (piano, drums):", peaks)
 
 
+def _curves(folder) -> dict:
+    """key -> (iterations, (snapshots, 2) SI-SDR curve) of every recorded mixture under ``folder``."""
+    out = {}
+    for f in sorted(Path(folder).glob("mix*.npz")):
+        d = dict(np.load(f, allow_pickle=True))
+        out[str(d["key"])] = (d["iterations"], _sdr_curve(d, f))
+    return out
+
+
+def _summaries(its, c, smooth: int = 25, settled: int = 50) -> dict:
+    """The scores of one curve (piano, drums each): the oracle, the smoothed oracle, the mean after
+    ``settled`` iterations, the last stored iterate, and the mean jump between stored iterates after it."""
+    k = max(1, smooth // int(its[1] - its[0]) + (1 if smooth % int(its[1] - its[0]) else 0)) if len(its) > 1 else 1
+    ma = np.stack([np.convolve(c[:, s], np.ones(k) / k, mode="valid") for s in (0, 1)], 1)
+    late = c[its > settled]
+    return {"oracle": c.max(0), "smoothed oracle": ma.max(0), f"mean after {settled}": late.mean(0),
+            "last stored": c[-1], "jump": np.abs(np.diff(late, axis=0)).mean(0),
+            "oracle iteration": np.array([its[int(np.argmax(c[:, s]))] for s in (0, 1)], float)}
+
+
+def pair(args) -> None:
+    from daptools.experiments.paired import interval
+    a, b = _curves(args.out), _curves(args.against)
+    keys = sorted(a.keys() & b.keys())
+    sa = {k: _summaries(*a[k]) for k in keys}
+    sb = {k: _summaries(*b[k]) for k in keys}
+    names = (Path(args.out).name, Path(args.against).name)
+    print(f"{len(keys)} mixtures; SI-SDR (dB), piano / drums; mean over mixtures, and {names[0]} - {names[1]} paired")
+    print(f"| score | {names[0]} | {names[1]} | difference, piano: mean [95 % interval] wins | drums |")
+    print("|---|---|---|---|---|")
+    for name in sa[keys[0]]:
+        va, vb = np.array([sa[k][name] for k in keys]), np.array([sb[k][name] for k in keys])
+        cells = []
+        for s in (0, 1):
+            d = va[:, s] - vb[:, s]
+            lo, hi = interval(d)
+            cells.append(f"{d.mean():+.2f} [{lo:+.2f}, {hi:+.2f}] {int((d > 0).sum())}/{len(d)}")
+        print(f"| {name} | {va[:, 0].mean():.2f} / {va[:, 1].mean():.2f} | {vb[:, 0].mean():.2f} / {vb[:, 1].mean():.2f} | "
+              + " | ".join(cells) + " |")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -164,8 +216,12 @@ if __name__ == "__main__":
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--threads", type=int, default=None)
     r.add_argument("--precision", default="auto")
+    r.add_argument("--preset", default="cpu", help="the table preset whose mixtures and hop to use (cpu: hop 256, cpu64: 64)")
     a = sub.add_parser("analyse")
     a.add_argument("--out", required=True)
     a.add_argument("--dev", default="0-4", help="dev mixtures (the rest test)")
+    q = sub.add_parser("pair")
+    q.add_argument("--out", required=True, help="one prior's recorded trajectories")
+    q.add_argument("--against", required=True, help="another prior's, on the same mixtures")
     args = ap.parse_args()
-    record(args) if args.cmd == "record" else analyse(args)
+    {"record": record, "analyse": analyse, "pair": pair}[args.cmd](args)
