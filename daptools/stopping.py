@@ -368,3 +368,32 @@ class Monitor:
         return {"iteration": np.array(self.history_iteration),
                 "variance": np.array(self.history_variance).reshape(-1, self.batch),
                 "floor": None if self.floor is None else self.floor * self.rule.floor_factor}
+
+
+def replay(rule: Stopping, loss, floor: float | None = None, iterations: int | None = None) -> tuple[int, int, str]:
+    """Replay the loss-watching part of ``rule`` on one fit's recorded losses, without fitting again.
+
+    ``loss`` holds the fit's loss at iterations ``rule.every``, ``2 * rule.every``, ... (what a table's row
+    keeps in its ``curve``: :func:`daptools.experiments.runner._curve`); ``floor`` is the noise floor the fit's
+    rule had (None: none); ``iterations`` the fit's budget (default: as many as the losses cover). The noise floor and the loss plateau are replayed exactly as :class:`Monitor` applies
+    them in a fit; the output plateau (``patience``) and held-out validation watch the outputs, which a row does
+    not keep, so they are left out; ``plateau_average`` and ``plateau_pick`` return another output than the
+    watched iterate, so they cannot be replayed (an error).
+
+    Returns:
+        tuple: (the iteration whose output the rule returns, the iteration it stopped at, the reason:
+        "floor", "loss plateau" or "budget").
+    """
+    if rule.plateau_average is not None or rule.plateau_pick is not None or rule.average:
+        raise DapError("stopping: replay watches the loss only; plateau_average, plateau_pick and average return "
+                       "outputs a recorded loss does not hold: replay without them")
+    rule = replace(rule, patience=None, floor=floor, floor_factor=1.0 if floor is None else rule.floor_factor)
+    mon = Monitor(rule, 1)
+    placeholder = torch.zeros(1, 1, 1, 1)  # the outputs are not watched
+    loss = np.asarray(loss, dtype=float).reshape(-1)
+    for k, value in enumerate(loss, start=1):
+        mon.observe(k * rule.every, placeholder, [value])
+        if mon.stopped[0]:
+            return int(mon.iteration[0]), int(mon.stopped_at[0]), str(mon.reason[0])
+    end = len(loss) * rule.every if iterations is None else int(iterations)
+    return end, end, "budget"

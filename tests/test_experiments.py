@@ -211,3 +211,39 @@ def test_the_cpu64_preset_is_the_cpu_preset_at_hop_64_on_the_same_problems():
         for key, p in a.items():
             assert np.array_equal(np.asarray(p["observation"]), np.asarray(b[key]["observation"])), (table, key)
             assert p.get("gaps") == b[key].get("gaps"), (table, key)
+
+
+def test_a_row_keeps_the_curves_that_replay_its_own_stop(tmp_path):
+    """A row's curve holds the loss where the rule watched it and the monitored score: replaying the task's own
+    rule on it gives back the row's stop, and the score curve's best is the row's oracle."""
+    from daptools.stopping import Stopping, replay
+    # full budget: the fits go on after the rule's stop, so the replay has to find the stop inside the curve
+    E.run_table(E.RunConfig(**{**CFG, "iterations": 160, "datasets": ("digits",), "full_budget": True}), tmp_path,
+                progress=False)
+    rows = E.read_rows(tmp_path)
+    reasons = set()
+    for r in rows:
+        c = r["curve"]
+        assert c["loss_every"] == Stopping.every and len(c["loss"]) == r["iterations"] // Stopping.every
+        assert len(c["score"]) == len(c["score_iteration"]) and c["score_iteration"][-1] == r["iterations"]
+        best = int(np.argmax(c["score"]))
+        assert c["score"][best] == pytest.approx(r["oracle"]["snr"], abs=0.006)
+        assert c["score_iteration"][best] == r["oracle_iteration"]
+        rule = Stopping().for_task(floor=c["floor"], loss_plateau=True)  # the rule denoising hands the fit
+        it, stop, reason = replay(rule, c["loss"], floor=c["floor"], iterations=r["iterations"])
+        assert (it, stop) == (r["auto_iteration"], r["stop_iteration"])
+        reasons.add(reason)
+    assert reasons - {"budget"}, "no fit stopped before its budget: the replay was not tested"
+
+
+def test_replay_stops_at_the_floor_and_at_a_plateau_of_the_loss():
+    from daptools.stopping import Stopping, replay
+    falling = 1.0 / np.arange(1, 121)                       # loss at iterations 5, 10, ..., 600
+    assert replay(Stopping(loss_plateau=False), falling, floor=0.02) == (250, 250, "floor")   # 1/50 at 250
+    flat = np.r_[np.linspace(1.0, 0.5, 40), np.full(80, 0.5)]
+    it, stop, reason = replay(Stopping(loss_plateau=True, loss_window=50, loss_tolerance=0.1), flat)
+    assert reason == "loss plateau" and it == stop and 200 <= stop <= 300
+    steady = np.exp(-np.arange(5, 605, 5) / 200)             # 22 % lower every 50 iterations: never flat
+    assert replay(Stopping(loss_plateau=True), steady) == (600, 600, "budget")
+    with pytest.raises(dap.DapError, match="replay watches the loss only"):
+        replay(Stopping(plateau_average=0.98), falling)

@@ -26,6 +26,7 @@ from ..device import auto_batch_size, cpu_name, cpu_supports_bf16, fit_memory_by
 from ..executors import Job, make_executor
 from ..metrics import spectral_snr
 from ..spectral import to_spectrogram
+from ..stopping import Stopping
 from ..separation import DEFAULT_SEPARATION, memory_model
 from ..tasks import denoise, inpaint, separate
 from .problems import problems, score, score_input
@@ -35,6 +36,8 @@ from .tables import TABLES, RunConfig
 
 # Table.oracle -> the fit's score; None: the task's own (waveform SNR; separation: permutation_snr)
 ORACLE_SCORES = {"snr": None, "spectral_snr": spectral_snr, "permutation_snr": None}
+# a row keeps its fit's loss at the iterations where the stopping rule watches it
+CURVE_EVERY = Stopping.every
 
 
 def _solve(task: str, batch: list[dict], prior: str, cfg: RunConfig, device: str):
@@ -90,7 +93,26 @@ def _row(cfg, task, p, prior, res, b, seconds) -> dict:
     if task == "separate":
         row["method"] = getattr(res, "method", None)
         row["fits"] = getattr(res, "fits", 1)  # restarts and tries included
+    curve = _curve(res.history, b)
+    if curve is not None:
+        row["curve"] = curve
     return {**row, **_extras(p)}
+
+
+def _curve(history: dict, b: int) -> dict | None:
+    """Problem ``b``'s curves, compact, so that a stopping rule can be replayed on a committed run without
+    fitting again (``studies/stopping/replay_rows.py``): the loss every :data:`CURVE_EVERY` iterations
+    (where the rule watches it; 6 significant digits), the monitored score (the oracle's metric, in dB) at
+    its iterations (0.01 dB) and the noise floor where the rule had one. None without a monitored score."""
+    if "score" not in history or "monitor_iteration" not in history:
+        return None
+    loss = np.asarray(history["loss"])[CURVE_EVERY - 1::CURVE_EVERY, b]
+    curve = {"loss_every": CURVE_EVERY, "loss": [float(f"{v:.6g}") for v in loss],
+             "score_iteration": [int(i) for i in history["monitor_iteration"]],
+             "score": [round(float(v), 2) for v in np.asarray(history["score"])[:, b]]}
+    if history.get("floor") is not None:
+        curve["floor"] = float(f"{np.asarray(history['floor'])[b]:.6g}")
+    return curve
 
 
 def _extras(p: dict) -> dict:
