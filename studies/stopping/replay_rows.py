@@ -1,0 +1,97 @@
+"""Replay loss-watching stopping rules on the fits of a committed table run, without fitting again.
+
+Each row of a run made since 2026-12-05 keeps its fit's ``curve`` (``daptools.experiments.runner._curve``):
+the loss every 5 iterations, where the rule watches it, the monitored score (the table's oracle metric:
+waveform SNR for Tables 1-2, spectral SNR for Table 3, the matched pair's mean SNR for Table 4) every 10
+iterations, and the noise floor where the rule had one. For each rule setting given, this replays the
+task's own rule (``daptools.stopping.replay``: the floor and the loss plateau exactly as a fit applies them;
+the output plateau, which only inpainting keeps on, is left out) with that setting changed, and scores the
+iterate it returns on the curve (the monitored iterate at or before it). With ``--full-budget`` runs the
+curve covers the whole budget, so "oracle" and "last" are the fit's own.
+
+    python studies/stopping/replay_rows.py docs/results/cpu64/table3 --windows 50,100 --tolerances 0.1,0.05
+
+Prints, per prior and rule setting: n, mean and worst (rule - oracle) in dB, the fits within 1.5 dB of the
+oracle, mean (rule - last), and the mean iteration returned.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from daptools.experiments import read_rows
+from daptools.separation.fitting import SEPARATION_STOPPING
+from daptools.stopping import Stopping, replay
+
+
+def task_rule(task: str, floor: float | None) -> Stopping:
+    """The rule a table's task hands its fit (as ``daptools.tasks`` and ``daptools.separation`` build it)."""
+    if task == "separate":
+        return Stopping().for_task(loss_plateau=True, **SEPARATION_STOPPING)
+    return Stopping().for_task(floor=floor, loss_plateau=True)
+
+
+def score_at(curve: dict, iteration: int) -> float:
+    """The monitored score of the last monitored iterate at or before ``iteration``."""
+    its = np.asarray(curve["score_iteration"])
+    k = max(int(np.searchsorted(its, iteration, side="right")) - 1, 0)
+    return float(curve["score"][k])
+
+
+def evaluate(rows: list[dict], settings: list[dict]) -> list[dict]:
+    out = []
+    for prior in sorted({r["prior"] for r in rows}):
+        fits = [r for r in rows if r["prior"] == prior and "curve" in r]
+        if not fits:
+            continue
+        for setting in settings:
+            gap, gain, its = [], [], []
+            for r in fits:
+                c = r["curve"]
+                rule = replace(task_rule(r["task"], c.get("floor")), **setting)
+                it, _, _ = replay(rule, c["loss"], floor=c.get("floor"), iterations=r["iterations"])
+                s = score_at(c, it)
+                gap.append(s - max(c["score"]))
+                gain.append(s - c["score"][-1])
+                its.append(it)
+            gap = np.array(gap)
+            out.append({"prior": prior, "setting": setting, "n": len(fits), "gap": float(gap.mean()),
+                        "worst": float(gap.min()), "within": int((gap >= -1.5).sum()),
+                        "gain": float(np.mean(gain)), "iteration": float(np.mean(its))})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", help="run folders (rows.jsonl with curves)")
+    ap.add_argument("--windows", default="50", help="loss_window values, comma-separated")
+    ap.add_argument("--tolerances", default="0.1", help="loss_tolerance values, comma-separated")
+    ap.add_argument("--min-iterations", default=None, help="min_iterations values (default: the task's own)")
+    ap.add_argument("--priors", default=None, help="only these priors (comma-separated)")
+    args = ap.parse_args()
+    rows = [r for run in args.runs for r in read_rows(Path(run))]
+    if args.priors:
+        rows = [r for r in rows if r["prior"] in args.priors.split(",")]
+    missing = sum("curve" not in r and r.get("iterations") for r in rows)
+    windows = [int(w) for w in args.windows.split(",")]
+    tolerances = [float(t) for t in args.tolerances.split(",")]
+    settings = [{"loss_window": w, "loss_tolerance": t} for w in windows for t in tolerances]
+    if args.min_iterations:
+        settings = [{**s, "min_iterations": int(m)} for s in settings for m in args.min_iterations.split(",")]
+    res = evaluate(rows, settings)
+    print(f"{sum('curve' in r for r in rows)} fits with curves ({missing} fitted rows without: made before curves "
+          "were kept); rule - oracle and rule - last in dB on the run's oracle metric")
+    print("| prior | loss window | tolerance | min iterations | n | rule - oracle, mean | worst | within 1.5 dB | rule - last | iteration |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for e in res:
+        s = e["setting"]
+        print(f"| {e['prior']} | {s['loss_window']} | {s['loss_tolerance']} | {s.get('min_iterations', 'own')} | "
+              f"{e['n']} | {e['gap']:+.2f} | "
+              f"{e['worst']:+.2f} | {e['within']}/{e['n']} | {e['gain']:+.2f} | {e['iteration']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
