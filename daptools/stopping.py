@@ -374,11 +374,13 @@ def replay(rule: Stopping, loss, floor: float | None = None, iterations: int | N
     """Replay the loss-watching part of ``rule`` on one fit's recorded losses, without fitting again.
 
     ``loss`` holds the fit's loss at iterations ``rule.every``, ``2 * rule.every``, ... (what a table's row
-    keeps in its ``curve``: :func:`daptools.experiments.runner._curve`); ``floor`` is the noise floor the fit's
-    rule had (None: none); ``iterations`` the fit's budget (default: as many as the losses cover). The noise floor and the loss plateau are replayed exactly as :class:`Monitor` applies
-    them in a fit; the output plateau (``patience``) and held-out validation watch the outputs, which a row does
-    not keep, so they are left out; ``plateau_average`` and ``plateau_pick`` return another output than the
-    watched iterate, so they cannot be replayed (an error).
+    keeps in its ``curve``: :func:`daptools.experiments.runner._curve`); ``floor`` is the loss at which the
+    fit's rule stopped for its noise floor (the floor times its factor, as a row's curve keeps it; None: no
+    floor; to try another factor, scale it); ``iterations`` is the fit's budget (default: as many as the losses
+    cover). The floor and the loss plateau are replayed exactly as :class:`Monitor` applies them in a fit; the
+    output plateau (``patience``) and held-out validation watch the outputs, which a row does not keep, so
+    they are left out; ``plateau_average`` and ``plateau_pick`` return another output than the watched
+    iterate, so they cannot be replayed (an error).
 
     Returns:
         tuple: (the iteration whose output the rule returns, the iteration it stopped at, the reason:
@@ -387,7 +389,7 @@ def replay(rule: Stopping, loss, floor: float | None = None, iterations: int | N
     if rule.plateau_average is not None or rule.plateau_pick is not None or rule.average:
         raise DapError("stopping: replay watches the loss only; plateau_average, plateau_pick and average return "
                        "outputs a recorded loss does not hold: replay without them")
-    rule = replace(rule, patience=None, floor=floor, floor_factor=1.0 if floor is None else rule.floor_factor)
+    rule = replace(rule, patience=None, floor=floor, floor_factor=1.0)
     mon = Monitor(rule, 1)
     placeholder = torch.zeros(1, 1, 1, 1)  # the outputs are not watched
     loss = np.asarray(loss, dtype=float).reshape(-1)
