@@ -75,7 +75,7 @@ def main() -> None:
     rows = [r for run in args.runs for r in read_rows(Path(run))]
     if args.priors:
         rows = [r for r in rows if r["prior"] in args.priors.split(",")]
-    missing = sum("curve" not in r and r.get("iterations") for r in rows)
+    missing = sum(1 for r in rows if "curve" not in r and r.get("iterations"))
     windows = [int(w) for w in args.windows.split(",")]
     tolerances = [float(t) for t in args.tolerances.split(",")]
     settings = [{"loss_window": w, "loss_tolerance": t} for w in windows for t in tolerances]
