@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -174,7 +175,7 @@ def _curves(folder) -> dict:
 def _summaries(its, c, smooth: int = 25, settled: int = 50) -> dict:
     """The scores of one curve (piano, drums each): the oracle, the smoothed oracle, the mean after
     ``settled`` iterations, the last stored iterate, and the mean jump between stored iterates after it."""
-    k = max(1, smooth // int(its[1] - its[0]) + (1 if smooth % int(its[1] - its[0]) else 0)) if len(its) > 1 else 1
+    k = math.ceil(smooth / int(its[1] - its[0])) if len(its) > 1 else 1  # stored iterates per smoothing window
     ma = np.stack([np.convolve(c[:, s], np.ones(k) / k, mode="valid") for s in (0, 1)], 1)
     late = c[its > settled]
     return {"oracle": c.max(0), "smoothed oracle": ma.max(0), f"mean after {settled}": late.mean(0),
