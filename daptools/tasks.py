@@ -18,7 +18,7 @@ from .ensemble import Ensemble
 from .fit import FitResult, fit
 from .separation import DEFAULT_SEPARATION, SEPARATION_METHODS
 from .spectral import HOP, check_hop, decoder, to_spectrogram, white_noise_power
-from .stopping import Stopping
+from .stopping import task_rule
 
 HOLDOUT_SECONDS = None  # inpainting's held-out blocks: off, measured worse than the loss plateau (docs/stopping.md)
 
@@ -61,9 +61,9 @@ def denoise(noisy, prior="exp_dense", iterations: int = 2000, seed=0, reference=
     clips, hop = _clips(noisy), check_hop(hop)
     ens = Ensemble(seeds, seed, combine)
     if _rule_runs(fit_options):
-        fit_options["stopping"] = Stopping.coerce(fit_options.get("stopping")).for_task(
-            floor=[white_noise_power(x.numel(), estimate_noise_std(x), hop=hop) for x in ens.repeat(clips)],
-            loss_plateau=True)
+        fit_options["stopping"] = task_rule(
+            "denoise", fit_options.get("stopping"),
+            floor=[white_noise_power(x.numel(), estimate_noise_std(x), hop=hop) for x in ens.repeat(clips)])
     result = fit(prior, to_spectrogram(ens.repeat(clips), hop=hop), iterations=iterations,
                  seed=ens.seeds(clips.shape[0]), reference=ens.repeat_reference(reference, clips.shape[0]),
                  decode=decoder(clips.shape[-1], hop), **fit_options)
@@ -111,7 +111,7 @@ def inpaint(observation, mask: GapMask | torch.Tensor, prior="exp_dense", iterat
     fit_k = m_k  # what the loss sees: the observed frames less any held out
     rule_runs = _rule_runs(fit_options)
     if rule_runs:  # the loss on the observed frames levels off once the gaps are filled (docs/stopping.md)
-        fit_options["stopping"] = Stopping.coerce(fit_options.get("stopping")).for_task(loss_plateau=True)
+        fit_options["stopping"] = task_rule("inpaint", fit_options.get("stopping"))
     if holdout and rule_runs and "validation" not in fit_options:
         held = holdout_frames(m_k, seconds=holdout, hop=hop, seed=seed if isinstance(seed, int) else 0)
         if held.sum() > 0:

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 import daptools as dap
-from daptools.stopping import Monitor, Stopping
+from daptools.stopping import Monitor, Stopping, task_rule
 
 
 class TwoSpeeds(nn.Module):
@@ -269,6 +269,12 @@ def test_tasks_hand_in_the_loss_plateau_and_keep_the_callers_choice():
     assert Stopping(loss_window=25).for_task(loss_plateau=True, loss_window=100).loss_window == 25
     with pytest.raises(dap.DapError, match="unknown stopping option"):
         Stopping().for_task(window_size=3)
+    # each task's own settings, in one place (stopping.TASK_RULES), the caller's kept
+    sep = task_rule("separate", {"loss_tolerance": 0.05})
+    assert (sep.loss_plateau, sep.loss_window, sep.patience, sep.loss_tolerance) == (True, 100, None, 0.05)
+    assert task_rule("denoise", floor=[0.5]).floor == (0.5,) and task_rule("inpaint").floor is None
+    with pytest.raises(dap.DapError, match="no rule for task 'denoise_env'"):
+        task_rule("denoise_env")
 
 
 def _handed_rules(monkeypatch, module) -> list:

@@ -15,14 +15,10 @@ import torch
 from .._checks import DapError
 from ..fit import FitResult, fit
 from ..spectral import HOP, to_spectrogram
-from ..stopping import Stopping
+from ..stopping import task_rule
 from .models import MaskedSources, SeparationPrior, estimates, source_decoder, split_sources
 from .objective import Objective, collapsed, energy_share, permutation_snr, relative_mse, separation_regularizer
 from .recipes import Recipe
-
-
-# what separation hands the blind rule (Stopping.for_task): the loss plateau over 100 iterations, no output plateau
-SEPARATION_STOPPING = {"loss_window": 100, "patience": None}
 
 
 def fit_recipe(clips: torch.Tensor, recipe: Recipe, prior="exp_dense", iterations: int = 2000, seed: int = 0,
@@ -51,9 +47,7 @@ def fit_recipe(clips: torch.Tensor, recipe: Recipe, prior="exp_dense", iteration
                        f"got {type(prior).__name__}")
     opts = dict(fit_options or {})
     if opts.get("select", "auto") == "auto" or opts.get("stopping") is not None:
-        # the objective levelling off over 100 iterations ends a separation; the output plateau does not (it
-        # stopped at worse iterates): chosen on Table 4's mixtures 0-4, tested on 5-9 (docs/stopping.md)
-        opts["stopping"] = Stopping.coerce(opts.get("stopping")).for_task(loss_plateau=True, **SEPARATION_STOPPING)
+        opts["stopping"] = task_rule("separate", opts.get("stopping"))  # the objective's plateau (stopping.TASK_RULES)
     opts.setdefault("lr", recipe.lr)
     opts.setdefault("schedule", recipe.schedule)
     opts.setdefault("input_noise", recipe.input_noise)

@@ -23,15 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from daptools.experiments import read_rows
-from daptools.separation.fitting import SEPARATION_STOPPING
-from daptools.stopping import Stopping, replay
+from daptools.stopping import replay, task_rule
 
-
-def task_rule(task: str, floor: float | None) -> Stopping:
-    """The rule a table's task hands its fit (as ``daptools.tasks`` and ``daptools.separation`` build it)."""
-    if task == "separate":
-        return Stopping().for_task(loss_plateau=True, **SEPARATION_STOPPING)
-    return Stopping().for_task(floor=floor, loss_plateau=True)
+ROW_TASKS = {"denoise_env": "denoise"}  # a table's task -> the task whose rule its fits ran
 
 
 def score_at(curve: dict, iteration: int) -> float:
@@ -51,7 +45,7 @@ def evaluate(rows: list[dict], settings: list[dict]) -> list[dict]:
             gap, gain, its = [], [], []
             for r in fits:
                 c = r["curve"]
-                rule = replace(task_rule(r["task"], c.get("floor")), **setting)
+                rule = replace(task_rule(ROW_TASKS.get(r["task"], r["task"]), floor=c.get("floor")), **setting)
                 it, _, _ = replay(rule, c["loss"], floor=c.get("floor"), iterations=r["iterations"])
                 s = score_at(c, it)
                 gap.append(s - max(c["score"]))
