@@ -184,6 +184,21 @@ def test_the_summary_reports_the_share_of_mixtures_both_estimates_beat(tmp_path)
     assert not E.beats_mixture({"input": m, "blind": {**m, "sdr_piano": 0.01, "sdr_drums": 1.0}})  # within the margin
 
 
+def test_a_table_over_datasets_of_different_sizes_gives_n_per_dataset(tmp_path):
+    cfg = E.RunConfig(table="table2", preset="smoke", priors=("plain",), datasets=("digits", "piano"),
+                      n_clips=3).resolved()
+    _open_run(cfg, tmp_path)
+    m = {"snr": 1.0, "psnr": 1.0, "pesq": 1.0, "si_sdr": 1.0}
+    rows = [{"table": "table2", "task": "denoise_env", "dataset": d, "clip": f"{d}/{i}", "prior": "plain", "seed": 0,
+             "iterations": 4, "seconds": 1.0, "selection": "auto", "input": m, "blind": m, "last": m, "oracle": m}
+            for d, k in (("digits", 3), ("piano", 2)) for i in range(k)]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = E.format_summary(E.summarize(tmp_path), paper=True)
+    assert "| prior | selection | n (digits / piano) |" in text
+    assert "| Convolution (U-Net, no dilation) | blind (auto) | 3 / 2 |" in text
+    assert "| Convolution (U-Net, no dilation) | the paper | 50 / 50 |" in text
+
+
 def test_inpainting_oracle_is_chosen_on_spectral_snr(tmp_path):
     # Table 3's headline metric is the spectral SNR, so its oracle is the iterate best on it (not on the
     # waveform SNR, which peaks much earlier in a gap); the last iterate is one the oracle saw

@@ -111,7 +111,7 @@ def format_summary(summary: dict, paper: bool = False) -> str:
     columns = _columns(task, summary["groups"])
     share = task == "separate"  # the share of mixtures where both estimates beat the mixture's SDR
     lines = [f"## {TABLES[cfg['table']].title}", "", _caption(summary, task), ""]
-    lines += _header([c[0] for c in columns], share)
+    lines += _header([c[0] for c in columns], share, _datasets(columns))
     priors = [p for p in cfg["priors"] if p not in BASELINES] + [p for p in cfg["priors"] if p in BASELINES]
     for prior in ["(input)"] + priors:
         for sel in (("input",) if prior == "(input)" else ("blind", "last", "oracle")):
@@ -128,7 +128,8 @@ def _paper_row(numbers: dict, columns: list[tuple], prior: str, share: bool) -> 
     reports no number)."""
     cells = [f"{numbers[d, m][0]:.2f} ± {numbers[d, m][1]:.2f}" if (d, m) in numbers else "–"
              for _, d, m in columns]
-    return (f"| {label(prior)} | the paper | 50 | " + " | ".join(cells)
+    n = _n_cell({d: 50 for _, d, _ in columns}, _datasets(columns))
+    return (f"| {label(prior)} | the paper | {n} | " + " | ".join(cells)
             + (" | –" if share else "") + " | 2000 | – |")
 
 
@@ -179,21 +180,35 @@ def _columns(task: str, groups: list[dict]) -> list[tuple]:
     return [(f"{d}: {m}", d, m) for d in datasets for m in PAPER_COLUMNS[task].get(d, METRICS[task])]
 
 
-def _header(names: list[str], share: bool) -> list[str]:
-    """The Markdown header and rule lines."""
-    return ["| prior | selection | n | " + " | ".join(names) + (" | both > mixture" if share else "")
+def _datasets(columns: list[tuple]) -> list[str]:
+    """The datasets of a table's columns, in their order."""
+    return list(dict.fromkeys(d for _, d, _ in columns))
+
+
+def _header(names: list[str], share: bool, datasets: list[str] = ()) -> list[str]:
+    """The Markdown header and rule lines; with several datasets, n is given per dataset in their order."""
+    n = "n" if len(datasets) < 2 else f"n ({' / '.join(datasets)})"
+    return [f"| prior | selection | {n} | " + " | ".join(names) + (" | both > mixture" if share else "")
             + " | its | s/clip |", "|---|---|---|" + "---|" * (len(names) + 2 + share)]
+
+
+def _n_cell(counts: dict, datasets: list[str]) -> str:
+    """The clips behind a row: one number, or one per dataset ("10 / 7 / 8"; "–" where it has none)."""
+    if len(datasets) < 2:
+        return str(max(counts.values()))
+    return " / ".join(str(counts[d]) if d in counts else "–" for d in datasets)
 
 
 def _table_row(by: dict, columns: list[tuple], prior: str, sel: str, select: str, share: bool) -> str | None:
     """One prior and selection: mean ± std of each column, iterations, seconds; None without data."""
-    cells, found = [], []
+    cells, found, counts = [], [], {}
     for _, dataset, metric in columns:
         g = by.get((dataset, prior, sel))
         if g is None or metric not in g["mean"]:
             cells.append("–")
             continue
         found.append(g)
+        counts[dataset] = g["n"]
         cells.append(f"{g['mean'][metric]:.2f} ± {g['std'][metric]:.2f}")
     if not found:
         return None
@@ -205,7 +220,7 @@ def _table_row(by: dict, columns: list[tuple], prior: str, sel: str, select: str
     if prior in BASELINES:
         how = "blind (no fitting)"
     it_cell = "–" if sel == "input" or prior in BASELINES or not np.isfinite(its) else f"{its:.0f}"
-    return (f"| {label(prior)} | {how} | {max(g['n'] for g in found)} | " + " | ".join(cells)
+    return (f"| {label(prior)} | {how} | {_n_cell(counts, _datasets(columns))} | " + " | ".join(cells)
             + f" | {it_cell} | {_seconds(seconds)} |")
 
 
