@@ -387,14 +387,16 @@ class Monitor:
                 "floor": None if self.floor is None else self.floor * self.rule.floor_factor}
 
 
-def replay(rule: Stopping, loss, floor: float | None = None, iterations: int | None = None) -> tuple[int, int, str]:
+def replay(rule: Stopping, loss, floor: float | None = None, iterations: int | None = None,
+           loss_every: int | None = None) -> tuple[int, int, str]:
     """Replay the loss-watching part of ``rule`` on one fit's recorded losses, without fitting again.
 
     ``loss`` holds the fit's loss at iterations ``rule.every``, ``2 * rule.every``, ... (what a table's row
     keeps in its ``curve``: :func:`daptools.experiments.runner._curve`); ``floor`` is the loss at which the
     fit's rule stopped for its noise floor (the floor times its factor, as a row's curve keeps it; None: no
     floor; to try another factor, scale it); ``iterations`` is the fit's budget (default: as many as the losses
-    cover). The floor and the loss plateau are replayed exactly as :class:`Monitor` applies them in a fit; the
+    cover); ``loss_every`` is the interval of ``loss`` (a curve's ``loss_every``; default ``rule.every``): a rule
+    that watches every k-th of those intervals is replayed on every k-th loss. The floor and the loss plateau are replayed exactly as :class:`Monitor` applies them in a fit; the
     output plateau (``patience``) and held-out validation watch the outputs, which a row does not keep, so
     they are left out; ``plateau_average`` and ``plateau_pick`` return another output than the watched
     iterate, so they cannot be replayed (an error).
@@ -407,9 +409,14 @@ def replay(rule: Stopping, loss, floor: float | None = None, iterations: int | N
         raise DapError("stopping: replay watches the loss only; plateau_average, plateau_pick and average return "
                        "outputs a recorded loss does not hold: replay without them")
     rule = replace(rule, patience=None, floor=floor, floor_factor=1.0)
+    loss = np.asarray(loss, dtype=float).reshape(-1)
+    step = rule.every if loss_every is None else int(loss_every)
+    if step < 1 or rule.every % step:
+        raise DapError(f"stopping: the rule watches the loss every {rule.every} iterations, which the losses given "
+                       f"every {step} do not hold: replay with a rule whose every is a multiple of {step}")
+    loss = loss[rule.every // step - 1::rule.every // step]
     mon = Monitor(rule, 1)
     placeholder = torch.zeros(1, 1, 1, 1)  # the outputs are not watched
-    loss = np.asarray(loss, dtype=float).reshape(-1)
     for k, value in enumerate(loss, start=1):
         mon.observe(k * rule.every, placeholder, [value])
         if mon.stopped[0]:

@@ -262,3 +262,9 @@ def test_replay_stops_at_the_floor_and_at_a_plateau_of_the_loss():
     assert replay(Stopping(loss_plateau=True), steady) == (600, 600, "budget")
     with pytest.raises(dap.DapError, match="replay watches the loss only"):
         replay(Stopping(plateau_average=0.98), falling)
+    # losses kept every 5 iterations replay a rule that watches every 10 on every other one
+    every10 = Stopping(loss_plateau=False, every=10)
+    assert replay(every10, falling, floor=0.0195, loss_every=5) == replay(every10, falling[1::2], floor=0.0195)
+    assert replay(every10, falling, floor=0.0195, loss_every=5)[0] == 260   # the first multiple of 10 past 1/0.0195
+    with pytest.raises(dap.DapError, match="every 5 iterations, which the losses given every 10"):
+        replay(Stopping(), falling, loss_every=10)

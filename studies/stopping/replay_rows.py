@@ -46,7 +46,8 @@ def evaluate(rows: list[dict], settings: list[dict]) -> list[dict]:
             for r in fits:
                 c = r["curve"]
                 rule = replace(task_rule(ROW_TASKS.get(r["task"], r["task"]), floor=c.get("floor")), **setting)
-                it, _, _ = replay(rule, c["loss"], floor=c.get("floor"), iterations=r["iterations"])
+                it, _, _ = replay(rule, c["loss"], floor=c.get("floor"), iterations=r["iterations"],
+                                  loss_every=c["loss_every"])
                 s = score_at(c, it)
                 gap.append(s - max(c["score"]))
                 gain.append(s - c["score"][-1])
@@ -64,6 +65,9 @@ def main() -> None:
     ap.add_argument("--windows", default="50", help="loss_window values, comma-separated")
     ap.add_argument("--tolerances", default="0.1", help="loss_tolerance values, comma-separated")
     ap.add_argument("--min-iterations", default=None, help="min_iterations values (default: the task's own)")
+    ap.add_argument("--floor-ratios", default=None,
+                    help="loss_floor_ratio values, comma-separated (a fit with a floor is stopped by the plateau only "
+                         "while its loss is above this many times its floor; default: the task's own)")
     ap.add_argument("--priors", default=None, help="only these priors (comma-separated)")
     args = ap.parse_args()
     rows = [r for run in args.runs for r in read_rows(Path(run))]
@@ -75,14 +79,18 @@ def main() -> None:
     settings = [{"loss_window": w, "loss_tolerance": t} for w in windows for t in tolerances]
     if args.min_iterations:
         settings = [{**s, "min_iterations": int(m)} for s in settings for m in args.min_iterations.split(",")]
+    if args.floor_ratios:
+        settings = [{**s, "loss_floor_ratio": float(f)} for s in settings for f in args.floor_ratios.split(",")]
     res = evaluate(rows, settings)
     print(f"{sum('curve' in r for r in rows)} fits with curves ({missing} fitted rows without: made before curves "
           "were kept); rule - oracle and rule - last in dB on the run's oracle metric")
-    print("| prior | loss window | tolerance | min iterations | n | rule - oracle, mean | worst | within 1.5 dB | rule - last | iteration |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| prior | loss window | tolerance | min iterations | floor ratio | n | rule - oracle, mean | worst | "
+          "within 1.5 dB | rule - last | iteration |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for e in res:
         s = e["setting"]
         print(f"| {e['prior']} | {s['loss_window']} | {s['loss_tolerance']} | {s.get('min_iterations', 'own')} | "
+              f"{s.get('loss_floor_ratio', 'own')} | "
               f"{e['n']} | {e['gap']:+.2f} | "
               f"{e['worst']:+.2f} | {e['within']}/{e['n']} | {e['gain']:+.2f} | {e['iteration']:.0f} |")
 
