@@ -35,10 +35,11 @@ def score_at(curve: dict, iteration: int) -> float:
     return float(curve["score"][k])
 
 
-def evaluate(rows: list[dict], settings: list[dict]) -> list[dict]:
+def evaluate(rows: list[dict], settings: list[dict], by_dataset: bool = False) -> list[dict]:
     out = []
-    for prior in sorted({r["prior"] for r in rows}):
-        fits = [r for r in rows if r["prior"] == prior and "curve" in r]
+    groups = sorted({(r["prior"], r["dataset"] if by_dataset else "all") for r in rows})
+    for prior, dataset in groups:
+        fits = [r for r in rows if r["prior"] == prior and dataset in ("all", r["dataset"]) and "curve" in r]
         if not fits:
             continue
         for setting in settings:
@@ -53,7 +54,7 @@ def evaluate(rows: list[dict], settings: list[dict]) -> list[dict]:
                 gain.append(s - c["score"][-1])
                 its.append(it)
             gap = np.array(gap)
-            out.append({"prior": prior, "setting": setting, "n": len(fits), "gap": float(gap.mean()),
+            out.append({"prior": prior, "dataset": dataset, "setting": setting, "n": len(fits), "gap": float(gap.mean()),
                         "worst": float(gap.min()), "within": int((gap >= -1.5).sum()),
                         "gain": float(np.mean(gain)), "iteration": float(np.mean(its))})
     return out
@@ -68,6 +69,7 @@ def main() -> None:
     ap.add_argument("--floor-ratios", default=None,
                     help="loss_floor_ratio values, comma-separated (a fit with a floor is stopped by the plateau only "
                          "while its loss is above this many times its floor; default: the task's own)")
+    ap.add_argument("--by-dataset", action="store_true", help="one line per prior and dataset")
     ap.add_argument("--priors", default=None, help="only these priors (comma-separated)")
     args = ap.parse_args()
     rows = [r for run in args.runs for r in read_rows(Path(run))]
@@ -81,15 +83,15 @@ def main() -> None:
         settings = [{**s, "min_iterations": int(m)} for s in settings for m in args.min_iterations.split(",")]
     if args.floor_ratios:
         settings = [{**s, "loss_floor_ratio": float(f)} for s in settings for f in args.floor_ratios.split(",")]
-    res = evaluate(rows, settings)
+    res = evaluate(rows, settings, args.by_dataset)
     print(f"{sum('curve' in r for r in rows)} fits with curves ({missing} fitted rows without: made before curves "
           "were kept); rule - oracle and rule - last in dB on the run's oracle metric")
-    print("| prior | loss window | tolerance | min iterations | floor ratio | n | rule - oracle, mean | worst | "
+    print("| prior | dataset | loss window | tolerance | min iterations | floor ratio | n | rule - oracle, mean | worst | "
           "within 1.5 dB | rule - last | iteration |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for e in res:
         s = e["setting"]
-        print(f"| {e['prior']} | {s['loss_window']} | {s['loss_tolerance']} | {s.get('min_iterations', 'own')} | "
+        print(f"| {e['prior']} | {e['dataset']} | {s['loss_window']} | {s['loss_tolerance']} | {s.get('min_iterations', 'own')} | "
               f"{s.get('loss_floor_ratio', 'own')} | "
               f"{e['n']} | {e['gap']:+.2f} | "
               f"{e['worst']:+.2f} | {e['within']}/{e['n']} | {e['gain']:+.2f} | {e['iteration']:.0f} |")
