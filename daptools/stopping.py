@@ -396,10 +396,10 @@ def replay(rule: Stopping, loss, floor: float | None = None, iterations: int | N
     fit's rule stopped for its noise floor (the floor times its factor, as a row's curve keeps it; None: no
     floor; to try another factor, scale it); ``iterations`` is the fit's budget (default: as many as the losses
     cover); ``loss_every`` is the interval of ``loss`` (a curve's ``loss_every``; default ``rule.every``): a rule
-    that watches every k-th of those intervals is replayed on every k-th loss. The floor and the loss plateau are replayed exactly as :class:`Monitor` applies them in a fit; the
-    output plateau (``patience``) and held-out validation watch the outputs, which a row does not keep, so
-    they are left out; ``plateau_average`` and ``plateau_pick`` return another output than the watched
-    iterate, so they cannot be replayed (an error).
+    that watches every k-th of those intervals is replayed on every k-th loss. The floor and the loss plateau
+    are replayed exactly as :class:`Monitor` applies them in a fit; the output plateau (``patience``) and
+    held-out validation watch the outputs, which a row does not keep, so they are left out; ``plateau_average``
+    and ``plateau_pick`` return another output than the watched iterate, so they cannot be replayed (an error).
 
     Returns:
         tuple: (the iteration whose output the rule returns, the iteration it stopped at, the reason:
