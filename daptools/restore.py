@@ -44,7 +44,7 @@ from .priors import build_prior, prior_names
 from .resume import WorkFolder, default_path, file_sha256
 from .segments import align_channels, align_sources, plan_segments
 from .spectral import N_FFT, N_FREQ, SAMPLE_RATE, n_frames
-from .stopping import Stopping
+from .stopping import task_rule
 from .separation import DEFAULT_SEPARATION, memory_model
 from .tasks import denoise, inpaint, separate
 
@@ -450,7 +450,8 @@ def _open_work(run: _Run, rec: Recording, outputs, opts: dict, **extra) -> WorkF
     """
     dev = resolve_device(run.device)
     settings = {k: v for k, v in opts.items() if k not in ("device", "progress", "stopping")}
-    rule = Stopping.coerce(opts.get("stopping")) if run.select == "auto" else None  # as fit() resolves it
+    # the rule as the task resolves it (stopping.task_rule: its own settings at this hop; the floor is per segment)
+    rule = task_rule(run.command, opts.get("stopping"), hop=opts.get("hop")) if run.select == "auto" else None
     fingerprint = {"daptools": __version__, "command": run.command, "input_sha256": file_sha256(rec.path),
                    "preset": run.preset, **settings, "precision": resolve_precision(opts["precision"], dev),
                    "device": dev.type, "stopping": None if rule is None else asdict(rule), "segment": run.segment,

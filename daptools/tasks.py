@@ -62,7 +62,7 @@ def denoise(noisy, prior="exp_dense", iterations: int = 2000, seed=0, reference=
     ens = Ensemble(seeds, seed, combine)
     if _rule_runs(fit_options):
         fit_options["stopping"] = task_rule(
-            "denoise", fit_options.get("stopping"),
+            "denoise", fit_options.get("stopping"), hop=hop,
             floor=[white_noise_power(x.numel(), estimate_noise_std(x), hop=hop) for x in ens.repeat(clips)])
     result = fit(prior, to_spectrogram(ens.repeat(clips), hop=hop), iterations=iterations,
                  seed=ens.seeds(clips.shape[0]), reference=ens.repeat_reference(reference, clips.shape[0]),
@@ -111,7 +111,7 @@ def inpaint(observation, mask: GapMask | torch.Tensor, prior="exp_dense", iterat
     fit_k = m_k  # what the loss sees: the observed frames less any held out
     rule_runs = _rule_runs(fit_options)
     if rule_runs:  # the loss on the observed frames levels off once the gaps are filled (docs/stopping.md)
-        fit_options["stopping"] = task_rule("inpaint", fit_options.get("stopping"))
+        fit_options["stopping"] = task_rule("inpaint", fit_options.get("stopping"), hop=hop)
     if holdout and rule_runs and "validation" not in fit_options:
         held = holdout_frames(m_k, seconds=holdout, hop=hop, seed=seed if isinstance(seed, int) else 0)
         if held.sum() > 0:

@@ -232,9 +232,12 @@ def test_a_row_keeps_the_curves_that_replay_its_own_stop(tmp_path):
     """A row's curve holds the loss where the rule watched it and the monitored score: replaying the task's own
     rule on it gives back the row's stop, and the score curve's best is the row's oracle."""
     from daptools.stopping import Stopping, replay, task_rule
-    # full budget: the fits go on after the rule's stop, so the replay has to find the stop inside the curve
-    E.run_table(E.RunConfig(**{**CFG, "iterations": 160, "datasets": ("digits",), "full_budget": True}), tmp_path,
-                progress=False)
+    # full budget: the fits go on after the rule's stop, so the replay has to find the stop inside the curve; the
+    # run's own rule settings (--stopping: the 50-iteration window, which stops within this short budget at hop 64)
+    cfg = E.RunConfig(**{**CFG, "iterations": 160, "datasets": ("digits",), "full_budget": True,
+                         "extra": {"stopping": {"loss_window": 50}}}).resolved()
+    assert cfg.extra["stopping"] == {"loss_window": 50}
+    E.run_table(cfg, tmp_path, progress=False)
     rows = E.read_rows(tmp_path)
     reasons = set()
     for r in rows:
@@ -244,7 +247,7 @@ def test_a_row_keeps_the_curves_that_replay_its_own_stop(tmp_path):
         best = int(np.argmax(c["score"]))
         assert c["score"][best] == pytest.approx(r["oracle"]["snr"], abs=0.006)
         assert c["score_iteration"][best] == r["oracle_iteration"]
-        rule = task_rule("denoise", floor=c["floor"])  # the rule denoising hands the fit
+        rule = task_rule("denoise", cfg.extra["stopping"], floor=c["floor"], hop=64)  # the rule denoising hands the fit
         it, stop, reason = replay(rule, c["loss"], floor=c["floor"], iterations=r["iterations"])
         assert (it, stop) == (r["auto_iteration"], r["stop_iteration"])
         reasons.add(reason)

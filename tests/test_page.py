@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from daptools import DapError
 from daptools import experiments as E
 from daptools.experiments import page as P
 from daptools.experiments.ledger import record_sitting
@@ -90,6 +91,43 @@ def test_the_committed_results_page_is_regenerated_unchanged():
     out = subprocess.run([sys.executable, "-m", "daptools.experiments", "report", "--check"], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "docs" / "results").glob("*/*/config.json")),
+                         ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
+def test_each_committed_run_s_printed_command_gives_back_its_settings(config):
+    """The command under each table resolves to exactly the settings its run recorded (the rule's included: a
+    hop-64 denoising run made with the 50-iteration loss window says --stopping loss_window=50), so rerunning it
+    resumes that run and does not refit it under other settings."""
+    import shlex
+    from dataclasses import asdict
+    from daptools.experiments.command import _parser, _table_config
+    cfg = json.loads(config.read_text())["config"]
+    line = P._command(config.parent, cfg).split("`")[1]
+    args = _parser().parse_args(shlex.split(line)[2:])
+    assert json.loads(json.dumps(asdict(_table_config(args, args.what).resolved()))) == cfg, line
+
+
+def test_the_rule_s_settings_are_recorded_and_a_run_under_others_is_not_resumed(tmp_path):
+    from daptools.experiments.command import parse_settings
+    from daptools.experiments.tables import RunConfig
+    # at the paper's hop 64 a denoising table records the task's hop-64 window; hop 256 (cpu) and inpainting: none
+    assert RunConfig(table="table2", preset="cpu64").resolved().extra["stopping"] == {"loss_window": 150}
+    assert RunConfig(table="table1", preset="cpu").resolved().extra["stopping"] is None
+    assert RunConfig(table="table3", preset="cpu64").resolved().extra["stopping"] is None
+    old = RunConfig(table="table2", preset="cpu64", extra={"stopping": parse_settings("loss_window=50")}).resolved()
+    assert old.extra["stopping"] == {"loss_window": 50}
+    assert parse_settings("loss_tolerance=0.05, plateau_pick=none") == {"loss_tolerance": 0.05, "plateau_pick": None}
+    for bad, words in (("loss_window", "name=value"), ("window_size=3", "unknown stopping option"),
+                       ("loss_window=fifty", "not a number")):
+        with pytest.raises(DapError, match=words):
+            parse_settings(bad)
+    with pytest.raises(DapError, match="loss_window"):
+        RunConfig(table="table2", preset="cpu64", extra={"stopping": {"loss_window": 12}}).resolved()
+    _open_run(old, tmp_path)
+    with pytest.raises(DapError, match="other settings"):
+        _open_run(RunConfig(table="table2", preset="cpu64").resolved(), tmp_path)
+    assert "--stopping loss_window=50" in P._command(tmp_path, json.loads((tmp_path / "config.json").read_text())["config"])
 
 
 def test_the_blind_stop_table_reports_the_gap_to_the_oracle_and_the_time_saved(tmp_path):

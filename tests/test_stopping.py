@@ -275,6 +275,13 @@ def test_tasks_hand_in_the_loss_plateau_and_keep_the_callers_choice():
     assert task_rule("denoise", floor=[0.5]).floor == (0.5,) and task_rule("inpaint").floor is None
     with pytest.raises(dap.DapError, match="no rule for task 'denoise_env'"):
         task_rule("denoise_env")
+    # at the paper's hop 64 denoising watches its loss over a longer window (stopping.HOP_RULES); other hops and
+    # tasks keep their own; a caller's dict that names the field keeps its value, even the default one
+    assert task_rule("denoise", hop=64).loss_window == 150 and task_rule("denoise", hop=256).loss_window == 50
+    assert task_rule("denoise").loss_window == 50 and task_rule("inpaint", hop=64).loss_window == 50
+    assert task_rule("separate", hop=64).loss_window == 100
+    assert task_rule("denoise", {"loss_window": 50}, hop=64).loss_window == 50
+    assert task_rule("denoise", {"loss_tolerance": 0.05}, hop=64).loss_window == 150
 
 
 def _handed_rules(monkeypatch, module) -> list:
@@ -316,9 +323,13 @@ def test_denoising_and_inpainting_hand_the_rule_what_they_know(monkeypatch, spee
     assert seen[-1].plateau_pick == 2.0 and seen[-1].loss_plateau
     dap.denoise(clip, stopping={"loss_tolerance": 0.05, "floor": 1.0}, **opts)  # the caller's own settings are kept
     assert seen[-1].loss_tolerance == 0.05 and seen[-1].floor == 1.0 and seen[-1].loss_plateau
+    assert seen[-1].loss_window == 150  # at the default hop 64, the longer window (stopping.HOP_RULES)
+    dap.denoise(clip, hop=256, **opts)
+    assert seen[-1].loss_window == 50
     mask = dap.corruptions.GapMask([(0.1, 0.15)], clip.numel(), 16000)
     dap.inpaint(clip, mask, **opts)  # inpainting: the loss plateau, no floor
     assert seen[-1].floor is None and seen[-1].loss_plateau and seen[-1].plateau_pick is None
+    assert seen[-1].loss_window == 50
     dap.denoise(clip, select="last", **opts)  # no rule runs: nothing handed
     assert seen[-1] is None
 

@@ -13,12 +13,14 @@ import sys
 import threading
 import time
 from contextlib import nullcontext
+from dataclasses import fields
 from pathlib import Path
 
-from .._checks import DapError
+from .._checks import DapError, check_options
 from ..data import PAPER_STAND_IN, load_clips
 from ..executors import EXECUTORS, make_executor
 from ..presets import RUN_PRESETS, get_preset
+from ..stopping import Stopping
 from .figure2 import convergence, plot_convergence
 from .report import format_summary
 from ..separation import DEFAULT_SEPARATION, RECIPES
@@ -48,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--method", choices=sorted(RECIPES), help="table4: the separation method (default "
                     f"{DEFAULT_SEPARATION}, this project's own; paper: the paper's Sec. 4.3 model, two source priors + one mask prior with "
                          f"Tian et al.'s losses; dap: Tian et al.'s recipe, two per-frame mask priors)")
+    ap.add_argument("--stopping", help="the blind rule's settings over the table's own, as name=value pairs, comma-"
+                    "separated (fields of daptools.Stopping, e.g. loss_window=50,loss_tolerance=0.05); recorded in "
+                    "the run's config")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--precision", choices=["auto", "fp32", "bf16"])
@@ -79,7 +84,28 @@ def _table_config(args, table: str) -> RunConfig:
                      seed=args.seed, device=args.device, precision=args.precision, select=args.select,
                      full_budget=args.full_budget, batch=args.batch, data=args.data,
                      extra={**({"method": args.method} if args.method else {}),
-                            **({"schedule": args.schedule} if args.schedule else {})})
+                            **({"schedule": args.schedule} if args.schedule else {}),
+                            **({"stopping": parse_settings(args.stopping)} if args.stopping else {})})
+
+
+def parse_settings(text: str) -> dict:
+    """``"loss_window=50,loss_tolerance=0.05"`` -> ``{"loss_window": 50, "loss_tolerance": 0.05}`` (numbers,
+    true / false / none as such), the names checked against :class:`daptools.Stopping`'s fields."""
+    out = {}
+    for pair in (x.strip() for x in text.split(",") if x.strip()):
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise DapError(f"--stopping takes name=value pairs separated by commas, got {pair!r}")
+        words = {"true": True, "false": False, "none": None}
+        if value.strip().lower() in words:
+            out[name.strip()] = words[value.strip().lower()]
+            continue
+        try:
+            out[name.strip()] = json.loads(value)
+        except ValueError:
+            raise DapError(f"--stopping {name.strip()}: {value!r} is not a number, true, false or none") from None
+    check_options(out, {f.name for f in fields(Stopping)} - {"halt", "floor"}, "stopping")
+    return out
 
 
 def _figure2(args, out: Path) -> None:

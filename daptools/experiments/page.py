@@ -24,7 +24,7 @@ from ..spectral import HOP
 from .ledger import read_rows, read_sittings
 from .paired import comparisons, paired
 from .report import budget_words, format_summary, oracle_metric_words, summarize
-from .tables import PAPER_CLAIMS, PAPER_COLUMNS, PAPER_RESULTS, TABLES
+from .tables import PAPER_CLAIMS, PAPER_COLUMNS, PAPER_RESULTS, TABLES, RunConfig
 
 ROOT = Path("docs/results")
 PAGE = Path("docs/results.md")
@@ -346,6 +346,9 @@ def _command(folder: Path, cfg: dict) -> str:
     method = cfg.get("extra", {}).get("method")
     if method:
         opts.append(f"--method {method}")
+    stopping = cfg.get("extra", {}).get("stopping")
+    if stopping and stopping != RunConfig(table=cfg["table"], preset=cfg["preset"]).rule_settings():
+        opts.append(f"--stopping {','.join(f'{k}={json.dumps(v)}' for k, v in stopping.items())}")
     schedule = cfg.get("extra", {}).get("schedule")
     if schedule != preset.schedule and TABLES[cfg["table"]].task != "separate":
         opts.append(f"--schedule {schedule}")

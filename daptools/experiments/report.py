@@ -137,7 +137,9 @@ def budget_words(cfg: dict) -> str:
     """The caption's iterations: fixed, or a budget the blind rule stops within."""
     if cfg.get("select", "last") != "auto":
         return f"{cfg['iterations']} iterations"
-    budget = f"at most {cfg['iterations']} iterations, stopped by the blind rule"
+    settings = (cfg.get("extra") or {}).get("stopping")
+    rule = f" with {', '.join(f'{k} {v}' for k, v in settings.items())}" if settings else ""
+    budget = f"at most {cfg['iterations']} iterations, stopped by the blind rule{rule}"
     if cfg.get("full_budget"):
         budget += " (which chose; the fit went on to the budget so that last and oracle cover it)"
     return budget

@@ -15,6 +15,7 @@ from ..presets import get_preset
 from ..priors import prior_names
 from ..separation.recipes import RECIPES
 from ..spectral import HOP
+from ..stopping import HOP_RULES, Stopping
 
 FOUR = ("plain", "dilated", "exp", "exp_dense")
 
@@ -38,6 +39,11 @@ class Table:
     priors: tuple
     title: str
     oracle: str = "snr"
+
+    @property
+    def rule_task(self) -> str:
+        """The task whose blind rule its fits run (:func:`daptools.stopping.task_rule`)."""
+        return "denoise" if self.task == "denoise_env" else self.task
 
 
 TABLES = {
@@ -134,6 +140,16 @@ class RunConfig:
     gaps_per_second: float = 1.0
     extra: dict = field(default_factory=dict)
 
+    def rule_settings(self) -> dict | None:
+        """The blind rule's settings the run records: the preset's, over what the table's task sets at the preset's
+        hop (:data:`daptools.stopping.HOP_RULES`) and the run's own (``extra["stopping"]``, ``--stopping``), so that a
+        run made under other settings is not resumed with these; None: the task's own."""
+        p = get_preset(self.preset)
+        settings = {**HOP_RULES.get((TABLES[self.table].rule_task, p.hop), {}), **(p.stopping or {}),
+                    **(self.extra.get("stopping") or {})}
+        Stopping.coerce(settings)  # bad settings fail here, before any fit
+        return settings or None
+
     def resolved(self) -> "RunConfig":
         """Fill unset fields from the table and the preset."""
         if self.table not in TABLES:
@@ -159,6 +175,6 @@ class RunConfig:
         return replace(self, iterations=self.iterations or p.iterations, n_clips=self.n_clips or p.n_clips,
                        duration=self.duration or p.duration, priors=priors,
                        datasets=tuple(self.datasets or t.datasets), precision=self.precision or p.precision,
-                       extra={**fitting, "prior_options": p.prior_options(), "stopping": p.stopping,
-                              **({"hop": p.hop} if p.hop != HOP else {}), **self.extra})
+                       extra={**fitting, "prior_options": p.prior_options(), **({"hop": p.hop} if p.hop != HOP else {}),
+                              **self.extra, "stopping": self.rule_settings()})
 

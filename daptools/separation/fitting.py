@@ -47,7 +47,7 @@ def fit_recipe(clips: torch.Tensor, recipe: Recipe, prior="exp_dense", iteration
                        f"got {type(prior).__name__}")
     opts = dict(fit_options or {})
     if opts.get("select", "auto") == "auto" or opts.get("stopping") is not None:
-        opts["stopping"] = task_rule("separate", opts.get("stopping"))  # the objective's plateau (stopping.TASK_RULES)
+        opts["stopping"] = task_rule("separate", opts.get("stopping"), hop=hop)  # the objective's plateau (stopping.TASK_RULES)
     opts.setdefault("lr", recipe.lr)
     opts.setdefault("schedule", recipe.schedule)
     opts.setdefault("input_noise", recipe.input_noise)

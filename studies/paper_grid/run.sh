@@ -30,7 +30,7 @@ part() {
                    # of Table 2, each fit run to the budget so that last and oracle cover it; compare with
                    # studies/paper_grid/compare_runs.py
             for ds in digits piano; do
-              $PY -m daptools.experiments table2 --preset cpu64 --datasets $ds --priors exp_dense,plain,exp --full-budget \
+              $PY -m daptools.experiments table2 --preset cpu64 --datasets $ds --priors exp_dense,plain,exp --stopping loss_window=50 --full-budget \
                   $RAY --out docs/results/cpu64/table2
             done ;;
     table3_hop64)  # the same question for inpainting on digits (the cpu table's other miss), the same gaps, four priors
