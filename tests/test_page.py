@@ -109,6 +109,7 @@ def test_each_committed_run_s_printed_command_gives_back_its_settings(config):
 
 
 def test_the_rule_s_settings_are_recorded_and_a_run_under_others_is_not_resumed(tmp_path):
+    from dataclasses import asdict
     from daptools.experiments.command import parse_settings
     from daptools.experiments.tables import RunConfig
     # at the paper's hop 64 a denoising table records the task's hop-64 window; hop 256 (cpu) and inpainting: none
@@ -127,7 +128,11 @@ def test_the_rule_s_settings_are_recorded_and_a_run_under_others_is_not_resumed(
     _open_run(old, tmp_path)
     with pytest.raises(DapError, match="other settings"):
         _open_run(RunConfig(table="table2", preset="cpu64").resolved(), tmp_path)
-    assert "--stopping loss_window=50" in P._command(tmp_path, json.loads((tmp_path / "config.json").read_text())["config"])
+    recorded = json.loads((tmp_path / "config.json").read_text())["config"]
+    assert "--stopping loss_window=50" in P._command(tmp_path, recorded)
+    assert P._variant(recorded) == ["cpu64, hop 64, loss_window 50"]  # the headline tells it apart
+    own = json.loads(json.dumps(asdict(E.RunConfig(table="table2", preset="cpu64").resolved())))
+    assert P._variant(own) == ["cpu64, hop 64"] and "--stopping" not in P._command(tmp_path, own)
 
 
 def test_the_blind_stop_table_reports_the_gap_to_the_oracle_and_the_time_saved(tmp_path):

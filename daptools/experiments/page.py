@@ -193,10 +193,19 @@ def _claim_lines(folder: Path) -> list[str]:
 
 
 def _variant(cfg: dict) -> list[str]:
-    """What tells a run apart from the main grid's (preset ``cpu``) in the headline: its preset and hop."""
+    """What tells a run apart from the main grid's (preset ``cpu``) in the headline: its preset and hop, and the
+    blind rule's settings where they are not the table's own at that preset (:func:`_own_rule`)."""
     if cfg["preset"] == "cpu":
         return []
-    return [f"{cfg['preset']}, hop {_hop(cfg)}" + (", full budget" if cfg.get("full_budget") else "")]
+    stopping = None if _own_rule(cfg) else cfg.get("extra", {}).get("stopping")
+    return [f"{cfg['preset']}, hop {_hop(cfg)}" + (", full budget" if cfg.get("full_budget") else "")
+            + "".join(f", {k} {v}" for k, v in (stopping or {}).items())]
+
+
+def _own_rule(cfg: dict) -> bool:
+    """Whether a run's blind rule has the settings its table and preset give it today (none recorded: yes)."""
+    stopping = cfg.get("extra", {}).get("stopping")
+    return not stopping or stopping == RunConfig(table=cfg["table"], preset=cfg["preset"]).rule_settings()
 
 
 def _hop(cfg: dict) -> int:
@@ -347,7 +356,7 @@ def _command(folder: Path, cfg: dict) -> str:
     if method:
         opts.append(f"--method {method}")
     stopping = cfg.get("extra", {}).get("stopping")
-    if stopping and stopping != RunConfig(table=cfg["table"], preset=cfg["preset"]).rule_settings():
+    if stopping and not _own_rule(cfg):
         opts.append(f"--stopping {','.join(f'{k}={json.dumps(v)}' for k, v in stopping.items())}")
     schedule = cfg.get("extra", {}).get("schedule")
     if schedule != preset.schedule and TABLES[cfg["table"]].task != "separate":
