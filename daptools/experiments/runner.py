@@ -115,6 +115,14 @@ def _curve(history: dict, b: int) -> dict | None:
     return curve
 
 
+def curve_score(curve: dict, iteration: int) -> float:
+    """The monitored score on a row's ``curve`` (:func:`_curve`) of the last monitored iterate at or before
+    ``iteration``: what a rule replayed on the curve (:func:`daptools.stopping.replay`) returned."""
+    its = np.asarray(curve["score_iteration"])
+    k = max(int(np.searchsorted(its, iteration, side="right")) - 1, 0)
+    return float(curve["score"][k])
+
+
 def _extras(p: dict) -> dict:
     """What a row keeps of its problem besides the scores: the input SNR, the noise clip, the gaps."""
     return {k: p[k] for k in ("input_snr_db", "noise", "gaps") if k in p}

@@ -23,16 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from daptools.experiments import read_rows
+from daptools.experiments.runner import curve_score as score_at
 from daptools.stopping import replay, task_rule
 
 ROW_TASKS = {"denoise_env": "denoise"}  # a table's task -> the task whose rule its fits ran
-
-
-def score_at(curve: dict, iteration: int) -> float:
-    """The monitored score of the last monitored iterate at or before ``iteration``."""
-    its = np.asarray(curve["score_iteration"])
-    k = max(int(np.searchsorted(its, iteration, side="right")) - 1, 0)
-    return float(curve["score"][k])
 
 
 def evaluate(rows: list[dict], settings: list[dict], by_dataset: bool = False) -> list[dict]:
