@@ -39,7 +39,18 @@ part() {
     table4_hop64)  # and for separation (method hp, the same 10 mixtures), four priors
             $PY -m daptools.experiments table4 --preset cpu64 --clips 10 --priors exp_dense,plain,exp,dilated --full-budget \
                 $RAY --out docs/results/cpu64/table4 ;;
-    *) echo "unknown part $1 (table1 table2 table3 table4 table4_paper table2_hop64 table3_hop64 table4_hop64)" >&2; exit 2 ;;
+    table1_hop64)  # Table 1 (white noise) at hop 64 with the hop-64 rule (stopping.HOP_RULES), digits, curves kept
+            for pr in plain exp_dense; do
+              $PY -m daptools.experiments table1 --preset cpu64 --datasets digits --priors $pr --full-budget \
+                  $RAY --out docs/results/cpu64/table1
+            done ;;
+    table2_hop64_rule)  # Table 2 at hop 64 refitted with the hop-64 rule (loss window 150; table2_hop64 ran with 50)
+            for pr in plain exp exp_dense; do for ds in digits piano; do
+              $PY -m daptools.experiments table2 --preset cpu64 --datasets $ds --priors $pr --full-budget \
+                  $RAY --out docs/results/cpu64/table2_w150
+            done; done ;;
+    *) echo "unknown part $1 (table1 table2 table3 table4 table4_paper table2_hop64 table3_hop64 table4_hop64" \
+            "table1_hop64 table2_hop64_rule)" >&2; exit 2 ;;
   esac
 }
 for p in "${@:-table1 table3 table2 table4 table4_paper}"; do
