@@ -22,12 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from daptools.experiments import read_rows
+from daptools.experiments import TABLES, read_rows
 from daptools.experiments.runner import curve_score as score_at
 from daptools.stopping import replay, task_rule
-
-ROW_TASKS = {"denoise_env": "denoise"}  # a table's task -> the task whose rule its fits ran
-
 
 def evaluate(rows: list[dict], settings: list[dict], by_dataset: bool = False) -> list[dict]:
     out = []
@@ -40,7 +37,7 @@ def evaluate(rows: list[dict], settings: list[dict], by_dataset: bool = False) -
             gap, gain, its = [], [], []
             for r in fits:
                 c = r["curve"]
-                rule = replace(task_rule(ROW_TASKS.get(r["task"], r["task"]), floor=c.get("floor")), **setting)
+                rule = replace(task_rule(TABLES[r["table"]].rule_task, floor=c.get("floor")), **setting)
                 it, _, _ = replay(rule, c["loss"], floor=c.get("floor"), iterations=r["iterations"],
                                   loss_every=c["loss_every"])
                 s = score_at(c, it)
