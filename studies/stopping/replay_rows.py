@@ -17,6 +17,7 @@ oracle, mean (rule - last), and the mean iteration returned.
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from daptools.experiments import TABLES, read_rows
 from daptools.experiments.runner import curve_score as score_at
+from daptools.presets import get_preset
 from daptools.stopping import replay, task_rule
 
 def evaluate(rows: list[dict], settings: list[dict], by_dataset: bool = False) -> list[dict]:
@@ -37,7 +39,9 @@ def evaluate(rows: list[dict], settings: list[dict], by_dataset: bool = False) -
             gap, gain, its = [], [], []
             for r in fits:
                 c = r["curve"]
-                rule = replace(task_rule(TABLES[r["table"]].rule_task, floor=c.get("floor")), **setting)
+                recorded, hop = r["_rule"]
+                rule = replace(task_rule(TABLES[r["table"]].rule_task, recorded, floor=c.get("floor"), hop=hop),
+                               **setting)
                 it, _, _ = replay(rule, c["loss"], floor=c.get("floor"), iterations=r["iterations"],
                                   loss_every=c["loss_every"])
                 s = score_at(c, it)
@@ -49,6 +53,15 @@ def evaluate(rows: list[dict], settings: list[dict], by_dataset: bool = False) -
                         "worst": float(gap.min()), "within": int((gap >= -1.5).sum()),
                         "gain": float(np.mean(gain)), "iteration": float(np.mean(its))})
     return out
+
+
+def run_rows(run: Path) -> list[dict]:
+    """The rows of one run folder, each with ``_rule``: the rule settings its run recorded (config.json's
+    ``extra["stopping"]``, None: the task's own) and its preset's hop, the rule each fit was stopped by, so that
+    a replay changes only the settings it names."""
+    cfg = json.loads((run / "config.json").read_text())["config"]
+    rule = (cfg.get("extra", {}).get("stopping"), get_preset(cfg["preset"]).hop)
+    return [{**r, "_rule": rule} for r in read_rows(run)]
 
 
 def main() -> None:
@@ -63,7 +76,7 @@ def main() -> None:
     ap.add_argument("--by-dataset", action="store_true", help="one line per prior and dataset")
     ap.add_argument("--priors", default=None, help="only these priors (comma-separated)")
     args = ap.parse_args()
-    rows = [r for run in args.runs for r in read_rows(Path(run))]
+    rows = [r for run in args.runs for r in run_rows(Path(run))]
     if args.priors:
         rows = [r for r in rows if r["prior"] in args.priors.split(",")]
     missing = sum(1 for r in rows if "curve" not in r and r.get("iterations"))
