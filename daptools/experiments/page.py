@@ -23,7 +23,7 @@ from ..separation import DEFAULT_SEPARATION
 from ..spectral import HOP
 from .ledger import read_rows, read_sittings
 from .paired import comparisons, paired
-from .report import budget_words, format_summary, oracle_metric_words, summarize
+from .report import budget_words, format_summary, rule_words, oracle_metric_words, summarize
 from .tables import PAPER_CLAIMS, PAPER_COLUMNS, PAPER_RESULTS, TABLES, RunConfig
 
 ROOT = Path("docs/results")
@@ -199,7 +199,7 @@ def _variant(cfg: dict) -> list[str]:
         return []
     stopping = None if _own_rule(cfg) else cfg.get("extra", {}).get("stopping")
     return [f"{cfg['preset']}, hop {_hop(cfg)}" + (", full budget" if cfg.get("full_budget") else "")
-            + "".join(f", {k} {v}" for k, v in (stopping or {}).items())]
+            + (f", {rule_words(stopping)}" if stopping else "")]
 
 
 def _own_rule(cfg: dict) -> bool:

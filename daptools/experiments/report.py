@@ -133,12 +133,17 @@ def _paper_row(numbers: dict, columns: list[tuple], prior: str, share: bool) -> 
             + (" | –" if share else "") + " | 2000 | – |")
 
 
+def rule_words(settings: dict | None) -> str:
+    """A blind rule's recorded settings as words: ``{"loss_window": 50}`` -> ``"loss_window 50"``."""
+    return ", ".join(f"{k} {v}" for k, v in (settings or {}).items())
+
+
 def budget_words(cfg: dict) -> str:
     """The caption's iterations: fixed, or a budget the blind rule stops within."""
     if cfg.get("select", "last") != "auto":
         return f"{cfg['iterations']} iterations"
     settings = (cfg.get("extra") or {}).get("stopping")
-    rule = f" with {', '.join(f'{k} {v}' for k, v in settings.items())}" if settings else ""
+    rule = f" with {rule_words(settings)}" if settings else ""
     budget = f"at most {cfg['iterations']} iterations, stopped by the blind rule{rule}"
     if cfg.get("full_budget"):
         budget += " (which chose; the fit went on to the budget so that last and oracle cover it)"
