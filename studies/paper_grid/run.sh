@@ -27,12 +27,12 @@ part() {
                 --priors exp_dense,plain $RAY --out $OUT/table4_paper ;;
     table2_hop64)  # does Table 2's ranking survive the cpu preset's hop 256? The same clips and noises at the paper's hop 64
                    # (preset cpu64: the cpu preset's widths, lr and budget at hop 64, 1 s clips), the paper's three priors
-                   # of Table 2, each fit run to the budget so that last and oracle cover it; compare with
-                   # studies/paper_grid/compare_runs.py
-            for ds in digits piano; do
-              $PY -m daptools.experiments table2 --preset cpu64 --datasets $ds --priors exp_dense,plain,exp --stopping loss_window=50 --full-budget \
+                   # of Table 2, each fit run to the budget so that last and oracle cover it, stopped by the hop-64 rule
+                   # (loss window 150, stopping.HOP_RULES); compare with studies/paper_grid/compare_runs.py
+            for pr in plain exp exp_dense; do for ds in digits piano; do
+              $PY -m daptools.experiments table2 --preset cpu64 --datasets $ds --priors $pr --full-budget \
                   $RAY --out docs/results/cpu64/table2
-            done ;;
+            done; done ;;
     table3_hop64)  # the same question for inpainting on digits (the cpu table's other miss), the same gaps, four priors
             $PY -m daptools.experiments table3 --preset cpu64 --datasets digits --priors exp_dense,plain,exp,dilated --full-budget \
                 $RAY --out docs/results/cpu64/table3 ;;
@@ -40,17 +40,12 @@ part() {
             $PY -m daptools.experiments table4 --preset cpu64 --clips 10 --priors exp_dense,plain,exp,dilated --full-budget \
                 $RAY --out docs/results/cpu64/table4 ;;
     table1_hop64)  # Table 1 (white noise) at hop 64 with the hop-64 rule (stopping.HOP_RULES), digits, curves kept
-            for pr in plain exp_dense; do
+            for pr in plain exp_dense exp dilated; do
               $PY -m daptools.experiments table1 --preset cpu64 --datasets digits --priors $pr --full-budget \
                   $RAY --out docs/results/cpu64/table1
             done ;;
-    table2_hop64_rule)  # Table 2 at hop 64 refitted with the hop-64 rule (loss window 150; table2_hop64 ran with 50)
-            for pr in plain exp exp_dense; do for ds in digits piano; do
-              $PY -m daptools.experiments table2 --preset cpu64 --datasets $ds --priors $pr --full-budget \
-                  $RAY --out docs/results/cpu64/table2_w150
-            done; done ;;
     *) echo "unknown part $1 (table1 table2 table3 table4 table4_paper table2_hop64 table3_hop64 table4_hop64" \
-            "table1_hop64 table2_hop64_rule)" >&2; exit 2 ;;
+            "table1_hop64)" >&2; exit 2 ;;
   esac
 }
 for p in "${@:-table1 table3 table2 table4 table4_paper}"; do

@@ -5,9 +5,9 @@ folder (same preset, priors, datasets, seed, ``--full-budget``) reproduces each 
 rerun's ``curve`` only where the rerun's scores, iterations and stops are identical to its own, and keeps its own
 ``seconds`` (the sittings recorded them). Rows whose rerun differs, or that have no rerun, are left as they are.
 
-    python -m daptools.experiments table2 --preset cpu64 --datasets digits --priors plain --stopping loss_window=50 --full-budget \\
-        --out /tmp/rerun/table2
-    python studies/stopping/add_curves.py docs/results/cpu64/table2 /tmp/rerun/table2
+    python -m daptools.experiments table2 --preset cpu64 --datasets digits --priors plain --iterations 2000 \\
+        --stopping loss_window=50 --full-budget --out /tmp/rerun/table2_2000
+    python studies/stopping/add_curves.py docs/results/cpu64/table2_2000 /tmp/rerun/table2_2000
 """
 from __future__ import annotations
 
