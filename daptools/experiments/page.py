@@ -20,11 +20,10 @@ from .._checks import DapError
 from ..presets import get_preset
 from ..priors import DESCRIPTIONS
 from ..separation import DEFAULT_SEPARATION
-from ..spectral import HOP
 from .ledger import read_rows, read_sittings
 from .paired import comparisons, paired
 from .report import budget_words, format_summary, rule_words, oracle_metric_words, summarize
-from .tables import PAPER_CLAIMS, PAPER_COLUMNS, PAPER_RESULTS, TABLES, RunConfig
+from .tables import PAPER_CLAIMS, PAPER_COLUMNS, PAPER_RESULTS, TABLES, RunConfig, run_hop
 
 ROOT = Path("docs/results")
 PAGE = Path("docs/results.md")
@@ -198,7 +197,7 @@ def _variant(cfg: dict) -> list[str]:
     if cfg["preset"] == "cpu":
         return []
     stopping = None if _own_rule(cfg) else cfg.get("extra", {}).get("stopping")
-    return [f"{cfg['preset']}, hop {_hop(cfg)}" + (", full budget" if cfg.get("full_budget") else "")
+    return [f"{cfg['preset']}, hop {run_hop(cfg)}" + (", full budget" if cfg.get("full_budget") else "")
             + (f", {rule_words(stopping)}" if stopping else "")]
 
 
@@ -206,11 +205,6 @@ def _own_rule(cfg: dict) -> bool:
     """Whether a run's blind rule has the settings its table and preset give it today (none recorded: yes)."""
     stopping = cfg.get("extra", {}).get("stopping")
     return not stopping or stopping == RunConfig(table=cfg["table"], preset=cfg["preset"]).rule_settings()
-
-
-def _hop(cfg: dict) -> int:
-    """A run's spectrogram hop: recorded when its preset changes it, else the paper's."""
-    return cfg.get("extra", {}).get("hop", HOP)
 
 
 def _ci(p) -> str:
@@ -263,7 +257,7 @@ def _settings(folder: Path, summary: dict, cfg: dict, versions: dict) -> str:
         wall += f" for {recorded} of the {summary['n_rows']} fits (the sittings of the others were not recorded)"
     cpu = versions.get("cpu") or versions.get("processor", "?")
     bf16 = {True: ", native bf16", False: ", no native bf16"}.get(versions.get("cpu_bf16"), "")
-    return (f"{cfg['data']} data, preset `{cfg['preset']}`: widths {widths}, spectrogram hop {_hop(cfg)} "
+    return (f"{cfg['data']} data, preset `{cfg['preset']}`: widths {widths}, spectrogram hop {run_hop(cfg)} "
             f"(the paper's: 64), {fitting}, {budget_words(cfg)}, {lengths}, precision {cfg['precision']}, "
             f"seed {cfg['seed']}; {n}. "
             f"{summary['n_rows']} fits, {summary['fit_seconds_total'] / 60:.0f} min of fitting summed over fits, "

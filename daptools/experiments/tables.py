@@ -118,6 +118,12 @@ PAPER_CLAIMS = [("table1", d, "snr") for d in ("speech", "digits", "piano")] + \
     [("table4", "piano+drums", f"sdr_{s}") for s in ("piano", "drums")]
 
 
+def run_hop(cfg: dict) -> int:
+    """A run's spectrogram hop, from its recorded settings (config.json's ``config``): :meth:`RunConfig.resolved`
+    records it in ``extra["hop"]`` when the preset changes it, else the fits ran at the paper's."""
+    return cfg.get("extra", {}).get("hop", HOP)
+
+
 @dataclass
 class RunConfig:
     """Settings of one table run (all recorded in config.json)."""

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from daptools.experiments import TABLES, read_rows
+from daptools.experiments.tables import run_hop
 from daptools.experiments.runner import curve_score as score_at
-from daptools.presets import get_preset
 from daptools.stopping import replay, task_rule
 
 def evaluate(rows: list[dict], settings: list[dict], by_dataset: bool = False) -> list[dict]:
@@ -57,10 +57,10 @@ def evaluate(rows: list[dict], settings: list[dict], by_dataset: bool = False) -
 
 def run_rows(run: Path) -> list[dict]:
     """The rows of one run folder, each with ``_rule``: the rule settings its run recorded (config.json's
-    ``extra["stopping"]``, None: the task's own) and its preset's hop, the rule each fit was stopped by, so that
+    ``extra["stopping"]``, None: the task's own) and its recorded hop, the rule each fit was stopped by, so that
     a replay changes only the settings it names."""
     cfg = json.loads((run / "config.json").read_text())["config"]
-    rule = (cfg.get("extra", {}).get("stopping"), get_preset(cfg["preset"]).hop)
+    rule = (cfg.get("extra", {}).get("stopping"), run_hop(cfg))
     return [{**r, "_rule": rule} for r in read_rows(run)]
 
 
