@@ -1,7 +1,8 @@
 """The ledger of a table run: ``rows.jsonl``, one JSON line per finished (clip, prior) row.
 
-One concern: reading the rows back (a torn last line, from a run killed mid-write, is ignored)
-and cutting such a line before appending, so that a resumed run starts clean. The runner
+One concern: reading a run's record back (its settings in ``config.json``, :func:`read_config`; its rows,
+where a torn last line, from a run killed mid-write, is ignored) and cutting such a line before
+appending, so that a resumed run starts clean. The runner
 (:mod:`daptools.experiments.runner`) appends; the report reads. Each sitting of the command (a run
 or a resumption) also appends one line to ``sittings.jsonl``: when, how long, how many new rows,
 where (executor, CPU), so the report can state a grid's wall time over all its sittings. Taught in notebooks 07-10.
@@ -11,6 +12,11 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+
+
+def read_config(out: Path) -> dict:
+    """What ``out/config.json`` records: ``{"config": the run's settings, "versions": packages and machine}``."""
+    return json.loads((Path(out) / "config.json").read_text())
 
 
 def read_rows(out: Path) -> list[dict]:

@@ -20,7 +20,7 @@ from .._checks import DapError
 from ..presets import get_preset
 from ..priors import DESCRIPTIONS
 from ..separation import DEFAULT_SEPARATION
-from .ledger import read_rows, read_sittings
+from .ledger import read_config, read_rows, read_sittings
 from .paired import comparisons, paired
 from .report import budget_words, format_summary, rule_words, oracle_metric_words, summarize
 from .tables import PAPER_CLAIMS, PAPER_COLUMNS, PAPER_RESULTS, TABLES, RunConfig, run_hop
@@ -68,7 +68,7 @@ def run_folders(root=ROOT) -> list[Path]:
 
 def _config(folder: Path) -> dict:
     """A run's settings, as its config.json records them."""
-    return json.loads((folder / "config.json").read_text())["config"]
+    return read_config(folder)["config"]
 
 
 def _method(cfg: dict) -> str:
@@ -216,7 +216,7 @@ def _ci(p) -> str:
 def _section(folder: Path) -> str:
     """One run: title, settings, the table with the paper's numbers, the paired differences, the command."""
     summary = summarize(folder, write=False)
-    meta = json.loads((folder / "config.json").read_text())
+    meta = read_config(folder)
     cfg, versions = meta["config"], meta.get("versions", {})
     if not summary["n_rows"]:
         return f"## {_label(cfg)}\n\nNo rows yet.\n\n{_command(folder, cfg)}\n"

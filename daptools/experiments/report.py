@@ -18,7 +18,7 @@ from ..baselines import BASELINES
 from ..priors import DESCRIPTIONS
 from ..spectral import HOP
 from ..separation import DEFAULT_SEPARATION
-from .ledger import read_rows
+from .ledger import read_config, read_rows
 from .tables import METRICS, PAPER_COLUMNS, PAPER_RESULTS, TABLES
 
 # a success must beat the mixture's SDR by more than this: a collapsed estimate is a faint scaled copy of
@@ -33,7 +33,7 @@ def summarize(out, write: bool = True) -> dict:
     into the run folder unless ``write`` is False."""
     out = Path(out)
     rows = read_rows(out)
-    cfg = json.loads((out / "config.json").read_text())["config"]
+    cfg = read_config(out)["config"]
     summary = {"table": cfg["table"], "config": cfg, "n_rows": len(rows),
                # what the oracle was chosen on (rows before 2026-12-03 do not say: the task's own score)
                "oracle_metrics": sorted({r.get("oracle_metric", "permutation_snr" if r["task"] == "separate" else "snr")

@@ -30,7 +30,7 @@ from ..stopping import Stopping
 from ..separation import DEFAULT_SEPARATION, memory_model
 from ..tasks import denoise, inpaint, separate
 from .problems import problems, score, score_input
-from .ledger import drop_torn_line, read_rows, record_sitting
+from .ledger import drop_torn_line, read_config, read_rows, record_sitting
 from .report import summarize
 from .tables import TABLES, RunConfig
 
@@ -207,7 +207,7 @@ def _open_run(cfg: RunConfig, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "config.json"
     if cfg_path.exists():
-        meta = json.loads(cfg_path.read_text())
+        meta = read_config(out)
         old, new = meta["config"], json.loads(json.dumps(asdict(cfg)))
         widen = ("priors", "datasets")  # more priors, baselines or datasets at the same settings: widen the run
         if {**new, **dict.fromkeys(widen)} != {**old, **dict.fromkeys(widen)}:

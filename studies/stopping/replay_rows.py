@@ -17,13 +17,13 @@ oracle, mean (rule - last), and the mean iteration returned.
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from daptools.experiments import TABLES, read_rows
+from daptools.experiments.ledger import read_config
 from daptools.experiments.tables import run_hop
 from daptools.experiments.runner import curve_score as score_at
 from daptools.stopping import replay, task_rule
@@ -59,7 +59,7 @@ def run_rows(run: Path) -> list[dict]:
     """The rows of one run folder, each with ``_rule``: the rule settings its run recorded (config.json's
     ``extra["stopping"]``, None: the task's own) and its recorded hop, the rule each fit was stopped by, so that
     a replay changes only the settings it names."""
-    cfg = json.loads((run / "config.json").read_text())["config"]
+    cfg = read_config(run)["config"]
     rule = (cfg.get("extra", {}).get("stopping"), run_hop(cfg))
     return [{**r, "_rule": rule} for r in read_rows(run)]
 
