@@ -29,18 +29,22 @@ part() {
                    # (preset cpu64: the cpu preset's widths, lr and budget at hop 64, 1 s clips), the paper's three priors
                    # of Table 2, each fit run to the budget so that last and oracle cover it, stopped by the hop-64 rule
                    # (loss window 150, stopping.HOP_RULES); compare with studies/paper_grid/compare_runs.py
-            for pr in plain exp exp_dense; do for ds in digits piano; do
+            for pr in plain exp exp_dense; do for ds in digits piano speech; do
               $PY -m daptools.experiments table2 --preset cpu64 --datasets $ds --priors $pr --full-budget \
                   $RAY --out docs/results/cpu64/table2
             done; done ;;
-    table3_hop64)  # the same question for inpainting on digits (the cpu table's other miss), the same gaps, four priors
-            $PY -m daptools.experiments table3 --preset cpu64 --datasets digits --priors exp_dense,plain,exp,dilated --full-budget \
-                $RAY --out docs/results/cpu64/table3 ;;
+    table3_hop64)  # the same question for inpainting on digits (the cpu table's other miss), then speech (1 s clips at
+                   # cpu64), the same gaps, four priors
+            for ds in digits speech; do
+              $PY -m daptools.experiments table3 --preset cpu64 --datasets $ds --priors exp_dense,plain,exp,dilated --full-budget \
+                  $RAY --out docs/results/cpu64/table3
+            done ;;
     table4_hop64)  # and for separation (method hp, the same 10 mixtures), four priors
             $PY -m daptools.experiments table4 --preset cpu64 --clips 10 --priors exp_dense,plain,exp,dilated --full-budget \
                 $RAY --out docs/results/cpu64/table4 ;;
-    table1_hop64)  # Table 1 (white noise) at hop 64 with the hop-64 rule (stopping.HOP_RULES), digits then piano, curves kept
-            for pr in plain exp_dense exp dilated; do for ds in digits piano; do
+    table1_hop64)  # Table 1 (white noise) at hop 64 with the hop-64 rule (stopping.HOP_RULES), digits, piano, speech (1 s
+                   # clips at cpu64), curves kept
+            for pr in plain exp_dense exp dilated; do for ds in digits piano speech; do
               $PY -m daptools.experiments table1 --preset cpu64 --datasets $ds --priors $pr --full-budget \
                   $RAY --out docs/results/cpu64/table1
             done; done ;;
