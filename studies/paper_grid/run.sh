@@ -11,6 +11,11 @@ cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 RAY="--executor ray --cpus-per-task ${CPUS_PER_TASK:-1} ${ADDRESS:+--address $ADDRESS}"
 OUT=docs/results/cpu
+hop64() {  # a table at preset cpu64 into docs/results/cpu64/<table>: $1 table, $2 priors (one command each), $3 datasets
+  for pr in $2; do for ds in $3; do
+    $PY -m daptools.experiments $1 --preset cpu64 --datasets $ds --priors $pr --full-budget $RAY --out docs/results/cpu64/$1
+  done; done
+}
 part() {
   case $1 in
     table1) $PY -m daptools.experiments table1 --preset cpu --priors plain,dilated,exp,exp_dense $RAY --out $OUT/table1
@@ -29,25 +34,16 @@ part() {
                    # (preset cpu64: the cpu preset's widths, lr and budget at hop 64, 1 s clips), the paper's three priors
                    # of Table 2, each fit run to the budget so that last and oracle cover it, stopped by the hop-64 rule
                    # (loss window 150, stopping.HOP_RULES); compare with studies/paper_grid/compare_runs.py
-            for pr in plain exp exp_dense; do for ds in digits piano speech; do
-              $PY -m daptools.experiments table2 --preset cpu64 --datasets $ds --priors $pr --full-budget \
-                  $RAY --out docs/results/cpu64/table2
-            done; done ;;
+            hop64 table2 "plain exp exp_dense" "digits piano speech" ;;
     table3_hop64)  # the same question for inpainting on digits (the cpu table's other miss), then speech (1 s clips at
                    # cpu64), the same gaps, four priors
-            for ds in digits speech; do
-              $PY -m daptools.experiments table3 --preset cpu64 --datasets $ds --priors exp_dense,plain,exp,dilated --full-budget \
-                  $RAY --out docs/results/cpu64/table3
-            done ;;
+            hop64 table3 "exp_dense,plain,exp,dilated" "digits speech" ;;
     table4_hop64)  # and for separation (method hp, the same 10 mixtures), four priors
             $PY -m daptools.experiments table4 --preset cpu64 --clips 10 --priors exp_dense,plain,exp,dilated --full-budget \
                 $RAY --out docs/results/cpu64/table4 ;;
     table1_hop64)  # Table 1 (white noise) at hop 64 with the hop-64 rule (stopping.HOP_RULES), digits, piano, speech (1 s
                    # clips at cpu64), curves kept
-            for pr in plain exp_dense exp dilated; do for ds in digits piano speech; do
-              $PY -m daptools.experiments table1 --preset cpu64 --datasets $ds --priors $pr --full-budget \
-                  $RAY --out docs/results/cpu64/table1
-            done; done ;;
+            hop64 table1 "plain exp_dense exp dilated" "digits piano speech" ;;
     *) echo "unknown part $1 (table1 table2 table3 table4 table4_paper table2_hop64 table3_hop64 table4_hop64" \
             "table1_hop64)" >&2; exit 2 ;;
   esac
