@@ -133,6 +133,8 @@ def test_the_rule_s_settings_are_recorded_and_a_run_under_others_is_not_resumed(
     assert P._variant(recorded) == ["cpu64, hop 64, loss_window 50"]  # the headline tells it apart
     own = json.loads(json.dumps(asdict(E.RunConfig(table="table2", preset="cpu64").resolved())))
     assert P._variant(own) == ["cpu64, hop 64"] and "--stopping" not in P._command(tmp_path, own)
+    longer = dict(own, duration=2.0)  # a run at other clip lengths than its preset's says so, and its command too
+    assert P._variant(longer) == ["cpu64, hop 64, 2 s clips"] and "--duration 2" in P._command(tmp_path, longer)
 
 
 def test_the_blind_stop_table_reports_the_gap_to_the_oracle_and_the_time_saved(tmp_path):

@@ -192,12 +192,17 @@ def _claim_lines(folder: Path) -> list[str]:
 
 
 def _variant(cfg: dict) -> list[str]:
-    """What tells a run apart from the main grid's (preset ``cpu``) in the headline: its preset and hop, and the
-    blind rule's settings where they are not the table's own at that preset (:func:`_own_rule`)."""
-    if cfg["preset"] == "cpu":
+    """What tells a run apart from the main grid's (preset ``cpu``) in the headline: its preset and hop, its clip
+    length where it is not the preset's, and the blind rule's settings where they are not the table's own at that
+    preset (:func:`_own_rule`)."""
+    duration = cfg.get("duration")
+    other_length = duration != get_preset(cfg["preset"]).duration
+    if cfg["preset"] == "cpu" and not other_length:
         return []
     stopping = None if _own_rule(cfg) else cfg.get("extra", {}).get("stopping")
-    return [f"{cfg['preset']}, hop {run_hop(cfg)}" + (", full budget" if cfg.get("full_budget") else "")
+    return [f"{cfg['preset']}, hop {run_hop(cfg)}"
+            + (f", {duration:g} s clips" if other_length and duration else "")
+            + (", full budget" if cfg.get("full_budget") else "")
             + (f", {rule_words(stopping)}" if stopping else "")]
 
 
