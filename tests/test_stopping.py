@@ -363,6 +363,23 @@ def test_inpainting_stops_near_its_best_on_a_real_clip():
     assert r.scores["auto"][0] >= r.scores["oracle"][0] - 1.0, r.scores
 
 
+@pytest.mark.slow
+def test_separation_stops_at_its_objectives_plateau_near_its_best_on_a_real_mixture():
+    """Table 4's tutorial mixture 1 (piano + bass drum, 1 s) at the `cpu` preset's settings, the default method
+    `hp`, plain prior, fp32. With seeds 0, 1, 2 (fits run on to 600 to see it) the 100-iteration objective plateau
+    stopped at 220 / 230 / 245, 0.43 / 0.30 / 0.09 dB below the oracle (mean SNR of the two sources) and within
+    0.02 dB of the 600th iterate (studies/separation/hp_weight.py's settings). Not every mixture is like this one:
+    on 3 of Table 4's 5 dev mixtures the oracle is a spike of the first 10-60 iterations, 1-8 dB above
+    (docs/stopping.md, "Separation"); the tolerance is 1 dB, as for the other tasks."""
+    from daptools.experiments import RunConfig, problems
+    p = problems(RunConfig(table="table4", preset="cpu", n_clips=10).resolved())[1]
+    r = dap.separate(p["observation"], prior="plain", iterations=600, seed=0, hop=256, precision="fp32",
+                     prior_options={"channels": (16, 32, 64)}, references=p["reference"], monitor_every=10,
+                     progress=False)
+    assert r.stop_reason[0] == "loss plateau" and r.iterations <= 300, (r.stop_reason, r.iterations)
+    assert r.scores["auto"][0] >= r.scores["oracle"][0] - 1.0, r.scores
+
+
 def test_the_hop_64_denoising_rule_replayed_on_the_committed_test_clips_lands_near_the_oracle():
     """The rule `dap.denoise` hands its fit at hop 64, replayed on the curves of Table 2's cpu64 rows (recorded noise,
     fits run on to their budget): on the 21 piano fits, the clips it was not chosen on (docs/stopping.md, "Recorded
