@@ -26,6 +26,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,12 +34,10 @@ import torch
 import daptools as dap
 from daptools.experiments import RunConfig, problems, score
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stopping"))
+from separation_rules import _range  # noqa: E402  (the stopping study's "0-4" / "0,2,5" parser)
+
 SETTINGS = dict(hop=256, prior_options={"channels": (16, 32, 64)}, seed=0, progress=False)
-
-
-def _mixtures(spec: str) -> list[int]:
-    a, _, b = spec.partition("-")
-    return list(range(int(a), int(b) + 1)) if b else [int(x) for x in spec.split(",")]
 
 
 def _problems() -> list[dict]:
@@ -53,7 +52,7 @@ def _sdr(p: dict, audio) -> list[float]:
 def weights(args) -> None:
     probs = _problems()
     for w in (float(x) for x in args.weights.split(",")):
-        for i in _mixtures(args.mixtures):
+        for i in _range(args.mixtures):
             p = probs[i]
             t = time.perf_counter()
             r = dap.separate(p["observation"], prior=args.prior, iterations=args.iterations, references=p["reference"],
