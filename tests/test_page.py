@@ -70,6 +70,8 @@ def test_the_page_shows_ours_the_papers_and_the_paired_interval(tmp_path):
     assert "| speech | snr | exp_dense - plain | 4 | +1.62 [" in text
     # the headline: ours beside the paper's difference of means (8.15 - 6.85)
     assert "| table1 (smoke, hop 64) | speech | snr | 4 | +1.62 [" in text and "| 4/4 | yes | +1.30 |" in text
+    # and on PESQ, the paper's other metric for speech (2.07 - 1.73); here both priors score 1.5 on every clip
+    assert "| table1 (smoke, hop 64) | speech | pesq | 4 | +0.00 [+0.00, +0.00] | 0/4 | no | +0.34 |" in text
     assert "Command (rerun to resume" in text and "daptools paper table1 --preset smoke --priors plain,exp_dense" in text
     assert not (tmp_path / "runs" / "t1" / "summary.json").exists()  # the page writes nothing into the runs
 
