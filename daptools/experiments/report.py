@@ -19,7 +19,7 @@ from ..priors import DESCRIPTIONS
 from ..spectral import HOP
 from ..separation import DEFAULT_SEPARATION
 from .ledger import read_config, read_rows
-from .tables import METRICS, PAPER_COLUMNS, PAPER_RESULTS, TABLES
+from .tables import METRICS, PAPER_COLUMNS, PAPER_RESULTS, TABLES, run_hop
 
 # a success must beat the mixture's SDR by more than this: a collapsed estimate is a faint scaled copy of
 # the mixture, which BSS Eval (gain-invariant) scores as the mixture itself up to rounding
@@ -162,9 +162,9 @@ def oracle_metric_words(summary: dict) -> str:
 def _caption(summary: dict, task: str) -> str:
     """The paragraph under the title: the run's settings and how to read the columns."""
     cfg = summary["config"]
-    hop = cfg.get("extra", {}).get("hop")
+    hop = run_hop(cfg)
     parts = [f"{cfg['data']} data, preset {cfg['preset']}: {budget_words(cfg)}, ",
-             f"spectrogram hop {hop} (the paper's: {HOP}), " if hop else "",
+             f"spectrogram hop {hop} (the paper's: {HOP}), " if hop != HOP else "",
              f"{cfg['n_clips']} clip(s) per dataset, seed {cfg['seed']}, "
              f"blind selection {cfg.get('select', 'last')!r}; mean ± std over clips. "
              "SNR is the waveform SNR (the paper's 'PSNR' column); "
