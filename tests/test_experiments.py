@@ -271,3 +271,17 @@ def test_replay_stops_at_the_floor_and_at_a_plateau_of_the_loss():
     assert replay(every10, falling, floor=0.0195, loss_every=5)[0] == 260   # the first multiple of 10 past 1/0.0195
     with pytest.raises(dap.DapError, match="every 5 iterations, which the losses given every 10"):
         replay(Stopping(), falling, loss_every=10)
+
+
+def test_the_caption_names_the_hop_only_where_it_is_not_the_paper_s(tmp_path):
+    m = {"snr": 1.0, "psnr": 1.0, "pesq": 1.0, "si_sdr": 1.0}
+    for preset, words in (("cpu", "spectrogram hop 256 (the paper's: 64), "), ("smoke", None)):
+        folder = tmp_path / preset
+        _open_run(E.RunConfig(table="table2", preset=preset, priors=("plain",), datasets=("digits",),
+                              n_clips=1).resolved(), folder)
+        row = {"table": "table2", "task": "denoise_env", "dataset": "digits", "clip": "digits/0", "prior": "plain",
+               "seed": 0, "iterations": 4, "seconds": 1.0, "selection": "auto", "input": m, "blind": m, "last": m,
+               "oracle": m}
+        (folder / "rows.jsonl").write_text(json.dumps(row) + "\n")
+        text = E.format_summary(E.summarize(folder))
+        assert (words in text) if words else ("spectrogram hop" not in text), (preset, text[:400])
