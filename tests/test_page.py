@@ -137,6 +137,11 @@ def test_the_rule_s_settings_are_recorded_and_a_run_under_others_is_not_resumed(
     assert P._variant(own) == ["cpu64, hop 64"] and "--stopping" not in P._command(tmp_path, own)
     longer = dict(own, duration=2.0)  # a run at other clip lengths than its preset's says so, and its command too
     assert P._variant(longer) == ["cpu64, hop 64, 2 s clips"] and "--duration 2" in P._command(tmp_path, longer)
+    # a replicate at another seed says which, at the main grid's preset too, and its command gives it back
+    main = json.loads(json.dumps(asdict(E.RunConfig(table="table1", preset="cpu").resolved())))
+    assert P._variant(main) == [] and P._variant(dict(main, seed=1)) == ["seed 1"]
+    assert P._variant(dict(longer, seed=2)) == ["cpu64, hop 64, 2 s clips, seed 2"]
+    assert "--seed 1" in P._command(tmp_path, dict(main, seed=1))
 
 
 def test_the_blind_stop_table_reports_the_gap_to_the_oracle_and_the_time_saved(tmp_path):

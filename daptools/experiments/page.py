@@ -192,18 +192,20 @@ def _claim_lines(folder: Path) -> list[str]:
 
 
 def _variant(cfg: dict) -> list[str]:
-    """What tells a run apart from the main grid's (preset ``cpu``) in the headline: its preset and hop, its clip
-    length where it is not the preset's, and the blind rule's settings where they are not the table's own at that
-    preset (:func:`_own_rule`)."""
+    """What tells a run apart from the main grid's (preset ``cpu``, seed 0) in the headline: its preset and hop, its
+    clip length where it is not the preset's, the blind rule's settings where they are not the table's own at that
+    preset (:func:`_own_rule`), and its seed where it is not 0."""
     duration = cfg.get("duration")
     other_length = duration != get_preset(cfg["preset"]).duration
+    seed = f"seed {cfg['seed']}" if cfg.get("seed") else ""
     if cfg["preset"] == "cpu" and not other_length:
-        return []
+        return [seed] if seed else []
     stopping = None if _own_rule(cfg) else cfg.get("extra", {}).get("stopping")
     return [f"{cfg['preset']}, hop {run_hop(cfg)}"
             + (f", {duration:g} s clips" if other_length and duration else "")
             + (", full budget" if cfg.get("full_budget") else "")
-            + (f", {rule_words(stopping)}" if stopping else "")]
+            + (f", {rule_words(stopping)}" if stopping else "")
+            + (f", {seed}" if seed else "")]
 
 
 def _own_rule(cfg: dict) -> bool:
