@@ -285,3 +285,4 @@ def test_the_caption_names_the_hop_only_where_it_is_not_the_paper_s(tmp_path):
         (folder / "rows.jsonl").write_text(json.dumps(row) + "\n")
         text = E.format_summary(E.summarize(folder))
         assert (words in text) if words else ("spectrogram hop" not in text), (preset, text[:400])
+        assert "clips: digits 1, seed 0" in text  # the clips it holds, not the preset's cap of clips per dataset

@@ -22,7 +22,7 @@ from ..priors import DESCRIPTIONS
 from ..separation import DEFAULT_SEPARATION
 from .ledger import read_config, read_rows, read_sittings
 from .paired import comparisons, paired
-from .report import budget_words, format_summary, rule_words, oracle_metric_words, summarize
+from .report import budget_words, clip_counts, format_summary, rule_words, oracle_metric_words, summarize
 from .tables import PAPER_CLAIMS, PAPER_COLUMNS, PAPER_RESULTS, TABLES, RunConfig, run_hop
 
 ROOT = Path("docs/results")
@@ -255,7 +255,7 @@ def _settings(folder: Path, summary: dict, cfg: dict, versions: dict) -> str:
     lr = extra.get("lr")
     fitting = (f"lr {lr:g} {extra.get('schedule') or 'constant'}" if lr else "the method's own lr and schedule")
     lengths = f"{cfg['duration']:g} s clips" if cfg.get("duration") else "the paper's clip lengths (2 s speech, 1 s the rest)"
-    n = _counts(summary)
+    n = clip_counts(summary)
     sittings = read_sittings(folder)
     wall = (f"{sum(s['wall_seconds'] for s in sittings) / 60:.0f} min wall time over {len(sittings)} sitting(s) "
             f"({sittings[-1].get('executor', '?')})" if sittings else "wall time not recorded")
@@ -272,15 +272,6 @@ def _settings(folder: Path, summary: dict, cfg: dict, versions: dict) -> str:
             "Mean ± std over clips; SNR is the waveform SNR (the paper's 'PSNR'); its = iterations fitted "
             f"(blind), the last iteration, or the oracle's iteration; the oracle is chosen on "
             f"{oracle_metric_words(summary)}.")
-
-
-def _counts(summary: dict) -> str:
-    """n per dataset, from the blind groups: "speech 8, digits 10 clips"."""
-    n = {}
-    for g in summary["groups"]:
-        if g["selection"] == "input":
-            n[g["dataset"]] = g["n"]
-    return "clips: " + ", ".join(f"{d} {k}" for d, k in n.items()) if n else "no rows yet"
 
 
 def _paired_table(rows: list[dict], cfg: dict) -> str:

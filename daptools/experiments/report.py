@@ -159,13 +159,19 @@ def oracle_metric_words(summary: dict) -> str:
     return " / ".join(ORACLE_METRIC_NAMES.get(m, m) for m in summary.get("oracle_metrics") or ["snr"])
 
 
+def clip_counts(summary: dict) -> str:
+    """The clips a run holds rows of, per dataset, from its input groups: "clips: speech 8, digits 10"."""
+    n = {g["dataset"]: g["n"] for g in summary["groups"] if g["selection"] == "input"}
+    return "clips: " + ", ".join(f"{d} {k}" for d, k in n.items()) if n else "no rows yet"
+
+
 def _caption(summary: dict, task: str) -> str:
     """The paragraph under the title: the run's settings and how to read the columns."""
     cfg = summary["config"]
     hop = run_hop(cfg)
     parts = [f"{cfg['data']} data, preset {cfg['preset']}: {budget_words(cfg)}, ",
              f"spectrogram hop {hop} (the paper's: {HOP}), " if hop != HOP else "",
-             f"{cfg['n_clips']} clip(s) per dataset, seed {cfg['seed']}, "
+             f"{clip_counts(summary)}, seed {cfg['seed']}, "
              f"blind selection {cfg.get('select', 'last')!r}; mean ± std over clips. "
              "SNR is the waveform SNR (the paper's 'PSNR' column); "
              f"oracle = iteration chosen with the clean reference on {oracle_metric_words(summary)} "
