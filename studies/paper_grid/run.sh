@@ -45,9 +45,11 @@ part() {
                       # plain and exp_dense (the paper's claim), blind stop at hop 64's window (not run on to the budget)
             $PY -m daptools.experiments table2 --preset cpu64 --datasets speech --duration 2 --priors plain,exp_dense \
                 $RAY --out docs/results/cpu64/table2_speech2s ;;
-    seed1)  # the headline's claim at a second seed, the same clips and mixtures: Table 1 (new noise and networks) and
-            # Table 4 hp (new networks) at the cpu preset, plain and exp_dense, into their own folders
+    seed1)  # the headline's claim at a second seed, the same clips and mixtures: Table 1 (new noise and networks),
+            # Table 4 hp (new networks) and Table 3 (new gaps and networks) at the cpu preset, plain and exp_dense,
+            # into their own folders
             $PY -m daptools.experiments table1 --preset cpu --priors plain,exp_dense --seed 1 $RAY --out $OUT/table1_seed1
+            $PY -m daptools.experiments table3 --preset cpu --priors plain,exp_dense --seed 1 $RAY --out $OUT/table3_seed1
             $PY -m daptools.experiments table4 --preset cpu --clips 10 --priors plain,exp_dense --seed 1 $RAY \
                 --out $OUT/table4_seed1 ;;
     table1_hop64)  # Table 1 (white noise) at hop 64 with the hop-64 rule (stopping.HOP_RULES), digits, piano, speech (1 s
