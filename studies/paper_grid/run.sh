@@ -50,6 +50,9 @@ part() {
             # into their own folders
             $PY -m daptools.experiments table1 --preset cpu --priors plain,exp_dense --seed 1 $RAY --out $OUT/table1_seed1
             $PY -m daptools.experiments table3 --preset cpu --priors plain,exp_dense --seed 1 $RAY --out $OUT/table3_seed1
+            # and Table 3 speech at hop 64 (cpu64, run to the budget as table3_hop64): does its win survive the seed?
+            $PY -m daptools.experiments table3 --preset cpu64 --datasets speech --priors plain,exp_dense --full-budget \
+                --seed 1 $RAY --out docs/results/cpu64/table3_seed1
             $PY -m daptools.experiments table4 --preset cpu --clips 10 --priors plain,exp_dense --seed 1 $RAY \
                 --out $OUT/table4_seed1 ;;
     table1_hop64)  # Table 1 (white noise) at hop 64 with the hop-64 rule (stopping.HOP_RULES), digits, piano, speech (1 s
