@@ -63,17 +63,25 @@ def paired(rows: list[dict], a: str, b: str, dataset: str, metric: str, selectio
     Returns:
         Paired | None: None when no clip has both priors.
     """
+    per_clip = differences(rows, a, b, dataset, metric, selection)
+    if not per_clip:
+        return None
+    d = np.array(list(per_clip.values()), dtype=float)
+    low, high = interval(d)
+    return Paired(a, b, dataset, metric, selection, len(d), float(d.mean()), low, high, int((d > 0).sum()))
+
+
+def differences(rows: list[dict], a: str, b: str, dataset: str, metric: str,
+                selection: str = "blind") -> dict[str, float]:
+    """``{clip: a - b}`` on one metric, in clip order, over the clips of ``dataset`` where both priors have a finite
+    value (arguments as in :func:`paired`)."""
     def values(prior):
         return {r["clip"]: r[selection].get(metric) for r in rows
                 if r["prior"] == prior and r["dataset"] == dataset and selection in r}
     va, vb = values(a), values(b)
     clips = sorted(c for c in va.keys() & vb.keys()
                    if va[c] is not None and vb[c] is not None and np.isfinite(va[c]) and np.isfinite(vb[c]))
-    if not clips:
-        return None
-    d = np.array([va[c] - vb[c] for c in clips], dtype=float)
-    low, high = interval(d)
-    return Paired(a, b, dataset, metric, selection, len(d), float(d.mean()), low, high, int((d > 0).sum()))
+    return {c: float(va[c] - vb[c]) for c in clips}
 
 
 def interval(d: np.ndarray) -> tuple[float, float]:

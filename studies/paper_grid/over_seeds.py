@@ -12,18 +12,9 @@ import argparse
 import numpy as np
 
 from daptools.experiments.ledger import read_config, read_rows
-from daptools.experiments.paired import interval
+from daptools.experiments.paired import differences, interval
 from daptools.experiments.page import PAIRED_METRICS
 from daptools.experiments.tables import TABLES
-
-
-def per_clip(rows: list[dict], a: str, b: str, dataset: str, metric: str) -> dict:
-    """{clip: a - b} on the blind outputs, for the clips of ``dataset`` where both priors have a row."""
-    by = {}
-    for r in rows:
-        if r["dataset"] == dataset and metric in r["blind"]:
-            by.setdefault(r["clip"], {})[r["prior"]] = r["blind"][metric]
-    return {c: v[a] - v[b] for c, v in by.items() if a in v and b in v}
 
 
 def _ci(d: np.ndarray) -> str:
@@ -52,7 +43,7 @@ def main(argv=None) -> None:
     datasets = sorted({r["dataset"] for r in rows[0]})
     for ds in datasets:
         for m in PAIRED_METRICS[TABLES[cfgs[0]["table"]].task]:
-            each = [per_clip(r, args.a, args.b, ds, m) for r in rows]
+            each = [differences(r, args.a, args.b, ds, m) for r in rows]
             clips = sorted(set.intersection(*(set(e) for e in each)))
             if not clips:
                 continue
